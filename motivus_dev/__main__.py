@@ -1,0 +1,5 @@
+"""`python -m motivus_dev` runs the CLI."""
+
+from .cli import run
+
+run()

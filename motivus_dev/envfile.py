@@ -1,0 +1,42 @@
+"""Reading the project's ``.env`` file (the platform's docs keep tokens there).
+
+Values already in the environment win over the file, as with every dotenv tool.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+
+def read_dotenv(directory: Path) -> Dict[str, str]:
+    """The key/value pairs of ``directory/.env`` (empty when there is none)."""
+    path = directory / ".env"
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_dotenv(directory: Path) -> Dict[str, str]:
+    """Put ``directory/.env`` into ``os.environ`` without overriding what is set.
+
+    Returns the keys that were added, so callers can tell where a value came from.
+    """
+    added: Dict[str, str] = {}
+    for key, value in read_dotenv(directory).items():
+        if key not in os.environ:
+            os.environ[key] = value
+            added[key] = value
+    return added
+
+
+def lookup(*names: str) -> Optional[tuple]:
+    """The first of ``names`` that is set: ``(name, value)``, or None."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return None

@@ -1,0 +1,35 @@
+"""Where the files shipped with the kit live (templates, toolchains, loader sources).
+
+In a wheel they are package data under ``motivus_dev/_data/``; in a source checkout
+(editable install, tests) they are the repository's top-level directories.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped(name: str) -> Path:
+    packaged = _PACKAGE_DIR / "_data" / name
+    if packaged.is_dir():
+        return packaged
+    return _PACKAGE_DIR.parent / name
+
+
+def templates_dir() -> Path:
+    """The Copier templates, one directory per language.
+
+    ``MOTIVUS_TEMPLATES_DIR`` points the kit at another set (a team's own templates, tests).
+    """
+    override = os.environ.get("MOTIVUS_TEMPLATES_DIR")
+    if override:
+        return Path(override)
+    return _shipped("templates")
+
+
+def toolchains_dir() -> Path:
+    """The toolchain Dockerfiles and build scripts, one directory per toolchain."""
+    return _shipped("toolchains")

@@ -1,0 +1,83 @@
+"""Terminal presentation: the rich-based reporter and error rendering used by the CLI.
+
+Only the CLI imports this module; capability modules talk to a
+:class:`motivus_dev.reporter.Reporter` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from .errors import MotivusError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class RichReporter:
+    """Draws steps as a live progress display; subprocess output as dimmed lines."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self._progress: Optional[Progress] = None
+        self._task: Optional[TaskID] = None
+
+    def __enter__(self) -> "RichReporter":
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f}", style="dim"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._finish_step()
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _finish_step(self) -> None:
+        if self._progress is not None and self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, completed=task.total or 1, total=task.total or 1)
+        self._task = None
+
+    def _print(self, message: str) -> None:
+        (self._progress.console if self._progress else err_console).print(message)
+
+    def info(self, message: str) -> None:
+        self._print(message)
+
+    def warning(self, message: str) -> None:
+        self._print(f"[yellow]warning:[/] {escape(message)}")
+
+    def step(self, name: str, total: Optional[float] = None) -> None:
+        if self._progress is None:
+            self._print(f"[bold]{name}[/]")
+            return
+        self._finish_step()
+        self._task = self._progress.add_task(name, total=total)
+
+    def advance(self, amount: float = 1.0) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def output(self, line: str) -> None:
+        if self.verbose:
+            self._print(f"[dim]{escape(line.rstrip())}[/]")
+
+
+def render_error(error: MotivusError) -> None:
+    """Print a user-facing error: one message, an optional hint, no traceback."""
+    err_console.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
+    if error.hint:
+        err_console.print(f"[dim]  hint:[/] {escape(error.hint)}", soft_wrap=True)

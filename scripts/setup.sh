@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Sets up this checkout on a Debian/Ubuntu machine: system packages (the kit's and the
+# toolchains' pinned lists), a virtualenv with the kit in .venv, a running Docker engine and
+# the toolchain images. Idempotent and non-interactive; safe to run again.
+#
+# Environment: MOTIVUS_PYTHON (interpreter for the venv, default python3),
+#              MOTIVUS_SKIP_IMAGES=1 (do not build the toolchain images).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+packages() {  # the package lines of the given files, comments and blanks dropped
+    sed -e 's/#.*//' -e 's/[[:space:]]//g' "$@" | grep -v '^$'
+}
+
+missing_packages() {  # the NAME[=VERSION] lines whose exact package is not installed yet
+    local line name want have
+    while read -r line; do
+        name="${line%%=*}"
+        want="${line#*=}"
+        have="$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)"
+        case "$have" in
+            "install ok installed "*)
+                if [ "$line" = "$name" ] || [ "${have##* }" = "$want" ]; then continue; fi ;;
+        esac
+        echo "$line"
+    done
+}
+
+say "system packages"
+mapfile -t wanted < <(packages scripts/apt-packages.txt toolchains/*/packages.txt | missing_packages)
+if [ "${#wanted[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q </dev/null
+    $SUDO apt-get install -y -q --no-install-recommends "${wanted[@]}" </dev/null
+else
+    echo "all installed"
+fi
+
+say "python virtualenv (.venv)"
+PY="${MOTIVUS_PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip </dev/null
+.venv/bin/python -m pip install -q -e '.[test]' </dev/null
+.venv/bin/motivus --version
+
+say "docker engine"
+bash scripts/docker-engine.sh start
+
+if [ "${MOTIVUS_SKIP_IMAGES:-0}" != 1 ] && .venv/bin/motivus toolchain --help >/dev/null 2>&1 \
+        && .venv/bin/motivus toolchain list >/dev/null 2>&1; then
+    say "toolchain images"
+    .venv/bin/motivus toolchain build
+fi

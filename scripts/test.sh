@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets everything up (scripts/setup.sh), then runs the whole test suite: static checks, unit,
+# component and integration tests with the real toolchains and Docker engine. Stops the
+# Docker engine afterwards if setup had to start it. Extra arguments go to pytest.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+bash scripts/setup.sh
+trap 'bash scripts/docker-engine.sh stop || true' EXIT
+
+printf '\033[1m==> static checks\033[0m\n' >&2
+.venv/bin/ruff check motivus_dev motivus tests scripts
+.venv/bin/mypy
+
+printf '\033[1m==> tests\033[0m\n' >&2
+# pytest exits 5 when it collected no test: that is a failure here too.
+.venv/bin/python -m pytest -p no:cacheprovider "$@"

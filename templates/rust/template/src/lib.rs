@@ -1,0 +1,135 @@
+//! K-means clustering as a Motivus algorithm.
+//!
+//! A driver calls it with `params: [points, k]`; it returns one cluster label per point.
+//! Labels are numbered in order of first appearance, so the first point is always in
+//! cluster 0 and the result does not depend on how the clusters were initialised.
+
+use wasm_bindgen::prelude::*;
+
+/// Entry point called by the Motivus worker with the task's `params`.
+#[wasm_bindgen]
+pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
+    let xs: Vec<Vec<f32>> = input
+        .into_serde()
+        .expect("params[0] must be a list of points, each a list of numbers");
+    let k: usize = clusters
+        .into_serde()
+        .expect("params[1] must be the number of clusters, a positive integer");
+    let clustering = kmeans(&xs, k);
+
+    // Transform to JS array
+    clustering
+        .into_iter()
+        .map(|s| JsValue::from(s as u32))
+        .collect::<Vec<JsValue>>()
+        .into_boxed_slice()
+}
+
+/// Lloyd's algorithm with a deterministic farthest-first initialisation.
+pub fn kmeans(xs: &[Vec<f32>], k: usize) -> Vec<usize> {
+    assert!(k > 0, "k must be at least 1");
+    if xs.is_empty() {
+        return Vec::new();
+    }
+    let dims = xs[0].len();
+    assert!(
+        xs.iter().all(|x| x.len() == dims),
+        "all points must have the same number of dimensions"
+    );
+    let k = k.min(xs.len());
+    let mut centroids = farthest_first(xs, k);
+    let mut labels = vec![0usize; xs.len()];
+    for _ in 0..300 {
+        let mut changed = false;
+        for (i, x) in xs.iter().enumerate() {
+            let best = nearest(x, &centroids);
+            if best != labels[i] {
+                labels[i] = best;
+                changed = true;
+            }
+        }
+        let mut sums = vec![vec![0f64; dims]; k];
+        let mut counts = vec![0usize; k];
+        for (x, &label) in xs.iter().zip(&labels) {
+            counts[label] += 1;
+            for (s, v) in sums[label].iter_mut().zip(x) {
+                *s += f64::from(*v);
+            }
+        }
+        for c in 0..k {
+            if counts[c] > 0 {
+                for d in 0..dims {
+                    centroids[c][d] = (sums[c][d] / counts[c] as f64) as f32;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    canonical(&labels)
+}
+
+fn distance2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn nearest(x: &[f32], centroids: &[Vec<f32>]) -> usize {
+    let mut best = 0;
+    let mut best_d = f32::INFINITY;
+    for (c, centroid) in centroids.iter().enumerate() {
+        let d = distance2(x, centroid);
+        if d < best_d {
+            best_d = d;
+            best = c;
+        }
+    }
+    best
+}
+
+fn farthest_first(xs: &[Vec<f32>], k: usize) -> Vec<Vec<f32>> {
+    let mut centroids = vec![xs[0].clone()];
+    let mut dist: Vec<f32> = xs.iter().map(|x| distance2(x, &xs[0])).collect();
+    while centroids.len() < k {
+        let (far, _) = dist
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |acc, (i, &d)| if d > acc.1 { (i, d) } else { acc });
+        centroids.push(xs[far].clone());
+        for (i, x) in xs.iter().enumerate() {
+            dist[i] = dist[i].min(distance2(x, &xs[far]));
+        }
+    }
+    centroids
+}
+
+/// Renumber labels in order of first appearance.
+fn canonical(labels: &[usize]) -> Vec<usize> {
+    let mut mapping: Vec<Option<usize>> = vec![None; labels.len().max(1)];
+    let mut next = 0;
+    labels
+        .iter()
+        .map(|&l| {
+            *mapping[l].get_or_insert_with(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_clusters() {
+        let xs = vec![
+            vec![-1.0, -1.0],
+            vec![-1.2, -0.9],
+            vec![5.0, 5.0],
+            vec![5.1, 4.9],
+        ];
+        assert_eq!(kmeans(&xs, 2), vec![0, 0, 1, 1]);
+    }
+}

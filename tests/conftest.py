@@ -1,0 +1,39 @@
+"""Shared test set-up: every test session gets its own kit cache, so template repositories
+and toolchain caches of the developer's machine neither leak in nor get modified."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "MOTIVUS_CACHE_DIR" not in os.environ or not os.environ.get("MOTIVUS_KEEP_CACHE"):
+        base = Path(config.rootpath) / ".pytest_cache" / "motivus-cache"
+        os.environ["MOTIVUS_CACHE_DIR"] = str(base)
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clears the variables the kit reads, so a developer's shell does not change results."""
+    for name in list(os.environ):
+        if name in {"APPLICATION_TOKEN", "WEBSOCKET_URI", "MOTIVUS_PERSONAL_ACCESS_TOKEN",
+                    "PERSONAL_ACCESS_TOKEN", "MOTIVUS_MARKETPLACE_URL", "MOTIVUS_TEMPLATES_DIR"}:
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture
+def templates_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the shipped templates that a test may change."""
+    copy = tmp_path / "templates"
+    shutil.copytree(REPO_ROOT / "templates", copy)
+    monkeypatch.setenv("MOTIVUS_TEMPLATES_DIR", str(copy))
+    monkeypatch.setenv("MOTIVUS_CACHE_DIR", str(tmp_path / "cache"))
+    return copy
