@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .errors import MotivusError, UsageError
+from .errors import ToolchainError as ToolchainError_
 
 LANG_CHOICES = ("rust", "c", "cpp")
 
@@ -170,16 +171,39 @@ def info(ctx: click.Context, field_name: Optional[str]) -> None:
 # --------------------------------------------------------------------------- later issues
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def build() -> None:
-    """Build the project into a Motivus package."""
-    _not_yet("build", "the mvrc/mvcc toolchains")
+@main.command()
+@click.option("--toolchain", "-t", type=click.Choice(["auto", "docker", "host"]), default="auto", show_default=True,
+              help="Where to compile: the toolchain container, the host, or the container when an engine is reachable.")
+@click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the compiler's output.")
+@click.pass_context
+def build(ctx: click.Context, toolchain: str, force: bool, verbose: bool) -> None:
+    """Build the project into build/NAME-VERSION.{wasm,js,data.zip,zip}."""
+    from .build import build_project
+    from .ui import RichReporter, console, files_table
+
+    with RichReporter(verbose=verbose) as reporter:
+        result = build_project(_state(ctx).project_dir, reporter, toolchain=toolchain, force=force)
+    if result.up_to_date:
+        console.print(f"[green]up to date[/] {result.config.package_stem} ({result.reason})")
+    else:
+        console.print(f"[green]built[/] {result.config.package_stem} in {result.seconds:.1f} s "
+                      f"on the {result.toolchain} toolchain ({result.reason})")
+    console.print(files_table(result.files, result.config.project_dir))
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def clean() -> None:
-    """Remove build outputs and caches."""
-    _not_yet("clean", "the mvrc/mvcc toolchains")
+@main.command()
+@click.pass_context
+def clean(ctx: click.Context) -> None:
+    """Remove build outputs (build/) and caches (.motivus/)."""
+    from .build import clean_project
+    from .ui import console
+
+    removed = clean_project(_state(ctx).project_dir)
+    for path in removed:
+        console.print(f"removed {path}")
+    if not removed:
+        console.print("nothing to clean")
 
 
 @main.command(name="test", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -200,10 +224,90 @@ def push() -> None:
     _not_yet("push", "the marketplace support")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.group()
 def toolchain() -> None:
-    """Build, list and check the toolchains."""
-    _not_yet("toolchain", "the mvrc/mvcc toolchains")
+    """Build, list and check the toolchains (mvrc for Rust, mvcc for C/C++)."""
+
+
+TOOLCHAIN_CHOICE = click.Choice(["mvrc", "mvcc"])
+
+
+@toolchain.command(name="build")
+@click.argument("names", nargs=-1, type=TOOLCHAIN_CHOICE)
+@click.option("--verbose", "-v", is_flag=True, help="Show the image build's output.")
+def toolchain_build(names: Tuple[str, ...], verbose: bool) -> None:
+    """Build the toolchain images (default: both) from the shipped Dockerfiles."""
+    from .toolchain.docker import build_image
+    from .ui import RichReporter, console
+
+    for name in names or ("mvrc", "mvcc"):
+        with RichReporter(verbose=verbose) as reporter:
+            image = build_image(name, reporter)
+        console.print(f"[green]ready[/] {image.ref}")
+
+
+@toolchain.command(name="list")
+def toolchain_list() -> None:
+    """The toolchain images this kit pins, and those the engine has."""
+    from rich.table import Table
+
+    from .toolchain.docker import engine_available, list_images
+    from .toolchain.images import pinned_images
+    from .ui import console
+
+    reason = engine_available()
+    present = {} if reason else {info.ref: info for info in list_images()}
+    table = Table("toolchain", "pinned image", "present", "size")
+    for name, image in pinned_images().items():
+        info = present.get(image.ref)
+        state = "yes" if info else ("no engine" if reason else "no: motivus toolchain build " + name)
+        size = f"{info.size / 1e6:.0f} MB" if info else ""
+        table.add_row(name, image.ref, state, size)
+    for ref, info in present.items():
+        if not info.pinned:
+            table.add_row(info.toolchain, ref, "yes (not pinned by this kit)", f"{info.size / 1e6:.0f} MB")
+    console.print(table)
+    if reason:
+        console.print(f"[yellow]docker engine:[/] {reason}")
+
+
+@toolchain.command(name="doctor")
+def toolchain_doctor() -> None:
+    """Check the engine, the images and the host tools; print the fix for each missing piece."""
+    from rich.markup import escape
+
+    from .toolchain.doctor import run_doctor
+    from .ui import console
+
+    checks = run_doctor()
+    for check in checks:
+        mark = "[green]ok[/]  " if check.ok else "[red]MISSING[/]"
+        console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+        if not check.ok and check.fix_command:
+            console.print(f"        fix: {escape(check.fix_command)}")
+    docker_ok = all(c.ok for c in checks if not c.name.startswith("host"))
+    host_ok = all(c.ok for c in checks if c.name.startswith("host"))
+    console.print(
+        f"container builds: {'ready' if docker_ok else 'not ready'}; host builds: {'ready' if host_ok else 'not ready'}"
+    )
+    if not (docker_ok or host_ok):
+        raise ToolchainError_("no toolchain is ready", hint="run the fix commands above")
+
+
+@toolchain.command(name="install")
+@click.option("--host", "host", is_flag=True, required=True, help="Install the host tools (Debian/Ubuntu, apt).")
+@click.option("--print", "print_only", is_flag=True, help="Only print the command.")
+def toolchain_install(host: bool, print_only: bool) -> None:
+    """Install the pinned toolchain tools on this machine (apt-get)."""
+    from .toolchain.doctor import host_install_command, install_host_tools
+    from .ui import RichReporter, console
+
+    if print_only:
+        click.echo(host_install_command())
+        return
+    with RichReporter(verbose=True) as reporter:
+        install_host_tools(reporter)
+    console.print("[green]host tools installed[/]; check with: motivus toolchain doctor")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -6,11 +6,13 @@ Only the CLI imports this module; capability modules talk to a
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from .errors import MotivusError
 
@@ -31,7 +33,6 @@ class RichReporter:
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f}", style="dim"),
             TimeElapsedColumn(),
             console=err_console,
             transient=False,
@@ -74,6 +75,18 @@ class RichReporter:
     def output(self, line: str) -> None:
         if self.verbose:
             self._print(f"[dim]{escape(line.rstrip())}[/]")
+
+
+def files_table(files: Sequence[Any], base: Path) -> Table:
+    """A table of built files: path, size, sha256."""
+    table = Table("file", "size", "sha256", box=None)
+    for built in files:
+        try:
+            shown = built.path.relative_to(base)
+        except ValueError:
+            shown = built.path
+        table.add_row(str(shown), f"{built.size:,} B", built.sha256)
+    return table
 
 
 def render_error(error: MotivusError) -> None:

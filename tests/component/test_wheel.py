@@ -24,13 +24,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
-def test_wheel_ships_the_templates(wheel: Path) -> None:
+def test_wheel_ships_templates_toolchains_and_loader_runtimes(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for lang in ("rust", "c", "cpp"):
         assert f"motivus_dev/_data/templates/{lang}/copier.yml" in names
         assert f"motivus_dev/_data/templates/{lang}/VERSION" in names
     assert "motivus_dev/_data/templates/rust/template/src/lib.rs" in names
     assert "motivus_dev/_data/templates/c/template/.github/workflows/release.yml" in names
+    for toolchain in ("mvrc", "mvcc"):
+        for name in ("Dockerfile", "build.sh", "packages.txt"):
+            assert f"motivus_dev/_data/toolchains/{toolchain}/{name}" in names
+    assert "motivus_dev/_data/toolchains/versions.json" in names
+    for runtime in ("rust.js", "c.js", "common.js"):
+        assert f"motivus_dev/loader_js/{runtime}" in names
 
 
 def test_new_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:

@@ -6,6 +6,10 @@
 
 use wasm_bindgen::prelude::*;
 
+// Logging for algorithms: `log!` to the task's stdout, `elog!` to its stderr; a panic's
+// message reaches stderr and fails the task.
+mod motivus;
+
 /// Entry point called by the Motivus worker with the task's `params`.
 #[wasm_bindgen]
 pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
@@ -15,6 +19,7 @@ pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
     let k: usize = clusters
         .into_serde()
         .expect("params[1] must be the number of clusters, a positive integer");
+    log!("kmeans: {} points, k = {}", xs.len(), k);
     let clustering = kmeans(&xs, k);
 
     // Transform to JS array

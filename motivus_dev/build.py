@@ -1,0 +1,339 @@
+"""`motivus build`: from a project to a deterministic Motivus package.
+
+The compile step runs the toolchain's build script in its container or on the host (same
+script, same pinned tools); everything after the compiler runs here, identically in both
+modes: the Rust loader is generated from the module's wasm-bindgen ABI, every module is
+validated with wasmtime and its imports checked against what the loader provides, the
+filesystem is packed, and the outputs are written atomically to ``build/``.
+
+A build is skipped when its inputs (sources, filesystem, motivus.yml, toolchain pin, kit
+version) have the fingerprint of the last successful build and the outputs are intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
+
+from . import __version__
+from .config import ProjectConfig, load_config
+from .errors import BuildError, ToolchainError
+from .reporter import Reporter
+
+if TYPE_CHECKING:
+    from .toolchain.plan import BuildPlan
+
+TOOLCHAIN_MODES = ("auto", "docker", "host")
+STAMP = Path(".motivus") / "build-stamp.json"
+# Directories that are never build inputs: outputs, caches, version control.
+_SKIP_DIRS = {".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"}
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    """One output file of a build."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What `motivus build` did."""
+
+    config: ProjectConfig
+    files: List[BuiltFile]
+    toolchain: str  # "docker", "host", or "" when up to date
+    reason: str
+    up_to_date: bool
+    seconds: float
+
+    @property
+    def package(self) -> Path:
+        """The ``NAME-VERSION.zip`` the marketplace takes."""
+        return self.config.build_dir / f"{self.config.package_stem}.zip"
+
+
+def output_names(config: ProjectConfig) -> Dict[str, str]:
+    """The output files of a build, by kind: wasm, js, data (if any), zip."""
+    stem = config.package_stem
+    names = {"wasm": f"{stem}.wasm", "js": f"{stem}.js", "zip": f"{stem}.zip"}
+    if has_filesystem(config):
+        names["data"] = f"{stem}.data.zip"
+    return names
+
+
+def has_filesystem(config: ProjectConfig) -> bool:
+    """Rust algorithms have no filesystem: only mvcc packs one."""
+    return config.build.compiler == "mvcc" and config.build.filesystem is not None
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def _input_files(root: Path, exclude: Iterable[Path] = ()) -> Iterable[Path]:
+    excluded = {p.resolve() for p in exclude}
+    for directory, dirnames, filenames in os.walk(root):
+        current = Path(directory)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in _SKIP_DIRS and not d.startswith(".") and (current / d).resolve() not in excluded
+        )
+        for name in sorted(filenames):
+            yield current / name
+
+
+def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
+    """A digest of everything a build reads (and the kit and toolchain that build it)."""
+    from .resources import toolchains_dir
+
+    digest = hashlib.sha256()
+    digest.update(f"kit {__version__}\ntoolchain {toolchain_ref}\n".encode())
+    digest.update(config.path.read_bytes())
+    project = config.project_dir
+    roots = [project / config.build.source]
+    if has_filesystem(config):
+        roots.append(project / str(config.build.filesystem))
+    # The toolchain's own files (build script, loader runtime) are inputs too.
+    roots.append(toolchains_dir() / config.build.compiler)
+    roots.append(Path(__file__).resolve().parent / "loader_js")
+    seen: Set[Path] = set()
+    for root in roots:
+        for path in _input_files(root):
+            if path in seen or not path.is_file():
+                continue
+            seen.add(path)
+            try:
+                label = path.relative_to(project).as_posix()
+            except ValueError:
+                label = path.name
+            digest.update(f"\0{label}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _read_stamp(config: ProjectConfig) -> Optional[Dict[str, object]]:
+    try:
+        data = json.loads((config.project_dir / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_up_to_date(config: ProjectConfig, toolchain_ref: str) -> bool:
+    """True when build/ holds intact outputs of exactly the current inputs."""
+    stamp = _read_stamp(config)
+    if not stamp or stamp.get("fingerprint") != fingerprint(config, toolchain_ref):
+        return False
+    outputs = stamp.get("outputs")
+    if not isinstance(outputs, dict) or set(outputs) != set(output_names(config).values()):
+        return False
+    for name, digest in outputs.items():
+        path = config.build_dir / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- toolchain choice
+
+
+def choose_toolchain(mode: str) -> Tuple[str, str]:
+    """Where the compile step runs: ``("docker" | "host", why)``."""
+    from .toolchain.docker import engine_available
+
+    if mode not in TOOLCHAIN_MODES:
+        raise ToolchainError(f"--toolchain {mode!r} is not one of {', '.join(TOOLCHAIN_MODES)}")
+    if mode == "host":
+        return "host", "asked for with --toolchain host"
+    problem = engine_available()
+    if problem is None:
+        return "docker", "a Docker engine is reachable" if mode == "auto" else "asked for with --toolchain docker"
+    if mode == "docker":
+        raise ToolchainError(
+            f"--toolchain docker, but no Docker engine is reachable: {problem}",
+            hint="start the engine (see 'motivus toolchain doctor'), or build with --toolchain host",
+        )
+    return "host", f"no Docker engine is reachable ({problem})"
+
+
+def _check_host_tools(compiler: str) -> None:
+    from .toolchain.doctor import check_host_tools
+
+    missing = [c for c in check_host_tools(toolchains=[compiler]) if not c.ok]
+    if missing:
+        fixes = sorted({c.fix_command for c in missing if c.fix_command})
+        raise ToolchainError(
+            "no Docker engine to build in, and the host lacks: "
+            + "; ".join(f"{c.name} ({c.detail})" for c in missing),
+            hint="start a Docker engine (motivus toolchain doctor), or install the host tools: "
+            + (" && ".join(fixes) or "motivus toolchain install --host"),
+        )
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "auto",
+                  force: bool = False) -> BuildResult:
+    """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``."""
+    started = time.monotonic()
+    config = load_config(project_dir)
+    from .toolchain.images import image_for
+
+    image = image_for(config.build.compiler)
+    # motivus.yml may pin another image version than the one this kit release uses.
+    pinned_version = config.build.toolchain_version
+    image_ref = f"{image.repository}:{pinned_version}" if pinned_version else image.ref
+    if config.build.compiler == "mvrc" and config.build.filesystem is not None:
+        reporter.warning("build.filesystem is ignored for mvrc: Rust algorithms have no filesystem")
+    if not force and is_up_to_date(config, image_ref):
+        return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
+                           time.monotonic() - started)
+    where, reason = choose_toolchain(toolchain)
+    if where == "host":
+        _check_host_tools(config.build.compiler)
+    names = output_names(config)
+    _remove_outputs(config, names.values())  # never leave a stale package next to a failed build
+    (config.project_dir / STAMP).unlink(missing_ok=True)
+
+    plan = _plan(config, image_ref)
+    reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where}: {reason})")
+    if where == "docker":
+        from .toolchain import docker as executor
+    else:
+        from .toolchain import host as executor  # type: ignore[no-redef]
+    executor.run_plan(plan, reporter)
+
+    reporter.step("packaging")
+    outputs = _package(config, plan.out_dir, reporter)
+    from .package import atomic_write, write_package
+
+    for kind, data in outputs.items():
+        atomic_write(config.build_dir / names[kind], data)
+    write_package(config.build_dir, config.name, config.package_version,
+                  {names[kind]: data for kind, data in sorted(outputs.items())})
+    files = _built_files(config)
+    stamp = {"fingerprint": fingerprint(config, image_ref), "outputs": {f.path.name: f.sha256 for f in files}}
+    atomic_write(config.project_dir / STAMP, json.dumps(stamp, indent=1, sort_keys=True).encode())
+    return BuildResult(config, files, where, reason, False, time.monotonic() - started)
+
+
+def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":
+    from .toolchain.images import host_script
+    from .toolchain.plan import BuildInput, make_plan
+
+    return make_plan(
+        BuildInput(
+            project_dir=config.project_dir.resolve(),
+            lang=config.build.lang,
+            name=config.name,
+            version=config.package_version,
+            source=config.build.source,
+            filesystem=config.build.filesystem if has_filesystem(config) else None,
+            profile=config.build.profile,
+            cflags=" ".join(config.build.cflags),
+            ldflags=" ".join(config.build.ldflags),
+        ),
+        image=image_ref,
+        host_script=host_script(config.build.compiler),
+        uid=os.getuid(),
+        gid=os.getgid(),
+    )
+
+
+def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[str, bytes]:
+    """The package's files (wasm, js, data) from the compiler's outputs, validated."""
+    try:
+        raw_wasm = (out_dir / "module.wasm").read_bytes()
+    except OSError as exc:
+        raise BuildError(f"the build script left no module.wasm in {out_dir}: {exc.strerror}") from exc
+    if config.build.compiler == "mvrc":
+        from .wasm_bindgen.loader import check_imports, generate_rust_loader
+
+        loader = generate_rust_loader(raw_wasm, config.name, config.package_version)
+        wasm, loader_js = loader.wasm, loader.loader_js
+        validate_module(wasm, config.package_stem)
+        check_imports(wasm, loader.provided_imports)
+    else:
+        wasm = raw_wasm
+        try:
+            loader_js = (out_dir / "module.js").read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BuildError(f"the build script left no module.js in {out_dir}: {exc.strerror}") from exc
+        validate_module(wasm, config.package_stem)
+        check_emscripten_imports(wasm, loader_js)
+    outputs = {"wasm": wasm, "js": loader_js.encode("utf-8")}
+    if has_filesystem(config):
+        from .package import pack_filesystem
+
+        project = config.project_dir
+        outputs["data"] = pack_filesystem(
+            project / str(config.build.filesystem), exclude=[project / ".motivus", project / "build", project / ".git"]
+        )
+    reporter.info(f"wasm {len(wasm):,} bytes, loader {len(outputs['js']):,} bytes")
+    return outputs
+
+
+def validate_module(wasm: bytes, what: str) -> None:
+    """Refuse a module that wasmtime does not accept as valid WebAssembly."""
+    import wasmtime
+
+    try:
+        wasmtime.Module.validate(wasmtime.Engine(), wasm)
+    except (wasmtime.WasmtimeError, Exception) as exc:
+        raise BuildError(f"{what}.wasm is not a valid WebAssembly module: {exc}") from exc
+
+
+def check_emscripten_imports(wasm: bytes, loader_js: str) -> None:
+    """Every import of an Emscripten module must be defined by its JS glue.
+
+    The glue hands the module one object per import module (``env``,
+    ``wasi_snapshot_preview1``) whose keys are the import names, so each name must appear as
+    a key there; a name the glue never mentions would be undefined at instantiation.
+    """
+    from .wasm_bindgen.wasmfile import parse_module
+
+    missing = sorted(
+        f"{imp.module}.{imp.name}"
+        for imp in parse_module(wasm).imports
+        if imp.kind == "func" and not re.search(r"[\"'\s,{]" + re.escape(imp.name) + r"[\"']?\s*:", loader_js)
+    )
+    if missing:
+        raise BuildError(
+            f"the module imports {len(missing)} function(s) that the loader does not provide: {', '.join(missing)}",
+            hint="a library function is declared but not linked: check the sources and build.ldflags",
+        )
+
+
+def _remove_outputs(config: ProjectConfig, names: Iterable[str]) -> None:
+    for name in names:
+        (config.build_dir / name).unlink(missing_ok=True)
+
+
+def _built_files(config: ProjectConfig) -> List[BuiltFile]:
+    files = []
+    for name in output_names(config).values():
+        path = config.build_dir / name
+        data = path.read_bytes()
+        files.append(BuiltFile(path, len(data), hashlib.sha256(data).hexdigest()))
+    return files
+
+
+def clean_project(project_dir: Path) -> List[Path]:
+    """Remove build outputs and caches (``build/`` and ``.motivus/``); returns what was removed."""
+    config = load_config(project_dir)
+    removed = []
+    for path in (config.build_dir, config.project_dir / ".motivus"):
+        if path.exists():
+            shutil.rmtree(path)
+            removed.append(path)
+    return removed

@@ -1,0 +1,339 @@
+"""Run build plans in the toolchain images, and build those images (docker SDK, 7.x).
+
+The SDK is imported lazily: the host executor and everything else work without it.
+Foreign errors (``docker.errors.*``, connection errors) become :class:`ToolchainError` (no
+usable engine or image) or :class:`BuildError` (the build script failed).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
+
+from motivus_dev.errors import BuildError, ToolchainError
+from motivus_dev.reporter import Reporter
+from motivus_dev.resources import toolchains_dir
+from motivus_dev.toolchain import images
+from motivus_dev.toolchain.plan import BuildPlan
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import docker as docker_sdk
+
+#: How many trailing lines of the script's output a BuildError message repeats.
+ERROR_TAIL_LINES = 60
+START_ENGINE_HINT = (
+    "start the Docker engine (sudo systemctl start docker, or sudo dockerd &), "
+    "or build on the host: --toolchain host"
+)
+
+
+def _sdk() -> Any:
+    try:
+        import docker  # lazy on purpose: the SDK is optional at run time
+    except ImportError as exc:
+        raise ToolchainError(
+            "the Python package 'docker' is not installed", hint="pip install 'docker>=7'"
+        ) from exc
+    return docker
+
+
+def client() -> "docker_sdk.DockerClient":
+    """A client for the engine in the environment (DOCKER_HOST or the default socket)."""
+    sdk = _sdk()
+    try:
+        cli = sdk.from_env(timeout=int(os.environ.get("MOTIVUS_DOCKER_TIMEOUT", "60")))
+        cli.ping()
+    except sdk.errors.DockerException as exc:
+        raise ToolchainError(f"no Docker engine answers: {exc}", hint=START_ENGINE_HINT) from exc
+    except (OSError, ConnectionError) as exc:  # requests' errors derive from OSError
+        raise ToolchainError(f"no Docker engine answers: {exc}", hint=START_ENGINE_HINT) from exc
+    return cli
+
+
+def engine_available() -> Optional[str]:
+    """None when a Docker engine answers, else why not (one line, for `--toolchain auto`)."""
+    try:
+        client().close()
+    except ToolchainError as exc:
+        return exc.message
+    return None
+
+
+class _LineSplitter:
+    """Turns a stream of byte chunks into text lines (a chunk may end mid-line)."""
+
+    def __init__(self) -> None:
+        self._rest = ""
+
+    def feed(self, chunk: bytes) -> Iterator[str]:
+        text = self._rest + chunk.decode("utf-8", errors="replace")
+        *lines, self._rest = text.split("\n")
+        for line in lines:
+            yield line.rstrip("\r")
+
+    def close(self) -> Iterator[str]:
+        if self._rest:
+            yield self._rest.rstrip("\r")
+        self._rest = ""
+
+
+def _failure(plan: BuildPlan, exit_code: int, output: List[str]) -> BuildError:
+    tail = "\n".join(output[-ERROR_TAIL_LINES:])
+    return BuildError(
+        f"the {plan.toolchain} build failed (exit code {exit_code}):\n{tail}",
+        hint="fix the error above and run the build again",
+    )
+
+
+def _prepare_dirs(plan: BuildPlan) -> None:
+    """Create the script's output/cache dirs before the container starts.
+
+    Created here, as the caller, so the container's uid can write them even when it may not
+    create entries in the project root. When the caller is root and the plan runs as another
+    uid (CI), hand the new directories to that uid, or the script could not write them.
+    """
+    uid_text, _, gid_text = plan.user.partition(":")
+    for path in plan.dirs_to_create():
+        created = []
+        probe = path
+        while not probe.exists() and probe != plan.project_dir:
+            created.append(probe)
+            probe = probe.parent
+        path.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0 and uid_text != "0":
+            for new_dir in created:
+                os.chown(new_dir, int(uid_text), int(gid_text or uid_text))
+
+
+def run_plan(plan: BuildPlan, reporter: Reporter,
+             docker_client: Optional["docker_sdk.DockerClient"] = None) -> List[str]:
+    """Run ``plan`` in its image and return the script's output lines.
+
+    The project is bind-mounted at ``/project``, the script runs as the plan's uid:gid with
+    the network off and no docker socket; its output streams to ``reporter.output``. The
+    container is removed afterwards. A non-zero exit raises :class:`BuildError`.
+    """
+    sdk = _sdk()
+    cli = docker_client or client()
+    _prepare_dirs(plan)
+    volumes = {
+        str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in plan.mounts
+    }
+    output: List[str] = []
+    container = None
+    try:
+        container = cli.containers.create(
+            plan.image,
+            command=[plan.container_script],
+            environment=dict(plan.container_env),
+            user=plan.user,
+            working_dir=plan.workdir,
+            volumes=volumes,
+            network_disabled=plan.network_disabled,
+            network_mode="none" if plan.network_disabled else None,
+            labels={"org.motivus.build": plan.toolchain},
+        )
+        container.start()
+        splitter = _LineSplitter()
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            for line in splitter.feed(chunk):
+                output.append(line)
+                reporter.output(line)
+        for line in splitter.close():
+            output.append(line)
+            reporter.output(line)
+        exit_code = int(container.wait().get("StatusCode", -1))
+    except sdk.errors.ImageNotFound as exc:
+        raise ToolchainError(
+            f"the toolchain image {plan.image} is not on this machine",
+            hint=f"motivus toolchain build {plan.toolchain}",
+        ) from exc
+    except sdk.errors.DockerException as exc:
+        raise ToolchainError(f"Docker could not run the {plan.toolchain} build: {exc}",
+                             hint=START_ENGINE_HINT) from exc
+    except (OSError, ConnectionError) as exc:
+        raise ToolchainError(f"lost the Docker engine during the {plan.toolchain} build: {exc}",
+                             hint=START_ENGINE_HINT) from exc
+    finally:
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except (sdk.errors.DockerException, OSError):
+                pass  # best effort: the build result matters more than the cleanup
+    if exit_code != 0:
+        raise _failure(plan, exit_code, output)
+    return output
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A toolchain image present on the engine."""
+
+    toolchain: str
+    ref: str
+    version: str
+    image_id: str
+    size: int
+    pinned: bool
+
+
+def list_images(docker_client: Optional["docker_sdk.DockerClient"] = None) -> List[ImageInfo]:
+    """The toolchain images on the engine (labelled ``org.motivus.toolchain``)."""
+    sdk = _sdk()
+    cli = docker_client or client()
+    pinned = {img.ref for img in images.pinned_images().values()}
+    result: List[ImageInfo] = []
+    try:
+        found = cli.images.list(filters={"label": images.LABEL_TOOLCHAIN})
+    except sdk.errors.DockerException as exc:
+        raise ToolchainError(f"cannot list the Docker images: {exc}", hint=START_ENGINE_HINT) from exc
+    for image in found:
+        labels = image.labels or {}
+        for tag in image.tags or [f"<untagged>@{image.short_id}"]:
+            result.append(ImageInfo(
+                toolchain=labels.get(images.LABEL_TOOLCHAIN, "?"),
+                ref=tag,
+                version=labels.get(images.LABEL_VERSION, "?"),
+                image_id=image.short_id,
+                size=int(image.attrs.get("Size", 0)),
+                pinned=tag in pinned,
+            ))
+    return sorted(result, key=lambda i: (i.toolchain, i.ref))
+
+
+def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] = None) -> bool:
+    """Whether the engine has the image ``ref``."""
+    sdk = _sdk()
+    cli = docker_client or client()
+    try:
+        cli.images.get(ref)
+    except sdk.errors.ImageNotFound:
+        return False
+    except sdk.errors.DockerException as exc:
+        raise ToolchainError(f"cannot inspect the image {ref}: {exc}", hint=START_ENGINE_HINT) from exc
+    return True
+
+
+def loader_js_dir() -> Path:
+    """The Motivus loader sources the mvcc image bundles into each module.js."""
+    return Path(__file__).resolve().parent.parent / "loader_js"
+
+
+def build_context_files(toolchain: str, toolchain_root: Path, loader_dir: Path) -> Dict[str, Path]:
+    """The files of an image's build context: archive name -> file on disk (pure)."""
+    files = {name: toolchain_root / toolchain / name for name in ("Dockerfile", "packages.txt", "build.sh")}
+    if toolchain == "mvcc":
+        for name in ("common.js", "c.js"):
+            files[f"loader_js/{name}"] = loader_dir / name
+    return files
+
+
+def _context_tar(files: Dict[str, Path]) -> io.BytesIO:
+    """A tar of the build context with fixed metadata, so that unchanged files hit the cache."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in sorted(files):
+            path = files[name]
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise ToolchainError(
+                    f"the toolchain file {path} is missing: {exc}",
+                    hint="the kit's installation is incomplete; reinstall motivus-dev",
+                ) from exc
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755 if name.endswith(".sh") else 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def ensure_base_image(reporter: Reporter, docker_client: Optional["docker_sdk.DockerClient"] = None) -> None:
+    """Make sure the base image exists: pull it, or make it with debootstrap (the shipped script)."""
+    base = images.base_image()
+    if image_present(base, docker_client):
+        return
+    script = toolchains_dir() / "base" / "make-base-image.sh"
+    reporter.step(f"making the base image {base}")
+    env = dict(os.environ, MOTIVUS_BASE_IMAGE=base)
+    try:
+        proc = subprocess.Popen(["sh", str(script)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+    except OSError as exc:
+        raise ToolchainError(f"cannot run {script}: {exc}") from exc
+    lines: List[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        reporter.output(lines[-1])
+    if proc.wait() != 0:
+        raise ToolchainError(
+            f"could not make the base image {base}:\n" + "\n".join(lines[-20:]),
+            hint=f"run 'sudo sh {script}' (it needs root and debootstrap)",
+        )
+
+
+def _build_messages(stream: Iterable[Dict[str, Any]], reporter: Reporter) -> Optional[str]:
+    """Forward the engine's build messages; return the error message, if any."""
+    splitter_rest = ""
+    for message in stream:
+        if "error" in message:
+            detail = message.get("errorDetail", {}).get("message") or message["error"]
+            return str(detail).strip()
+        text = message.get("stream")
+        if text:
+            lines = (splitter_rest + str(text)).split("\n")
+            splitter_rest = lines.pop()
+            for line in lines:
+                reporter.output(line.rstrip("\r"))
+    if splitter_rest:
+        reporter.output(splitter_rest)
+    return None
+
+
+def build_image(toolchain: str, reporter: Reporter,
+                docker_client: Optional["docker_sdk.DockerClient"] = None) -> images.ToolchainImage:
+    """Build the pinned image of ``toolchain`` from the shipped Dockerfile.
+
+    Makes the ``debian:bookworm`` base first when the engine does not have it. The build uses
+    the host's network (apt inside the build); compile runs never have network.
+    """
+    sdk = _sdk()
+    cli = docker_client or client()
+    target = images.image_for(toolchain)
+    ensure_base_image(reporter, cli)
+    context = _context_tar(build_context_files(toolchain, toolchains_dir(), loader_js_dir()))
+    reporter.step(f"building {target.ref}")
+    try:
+        stream = cli.api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=target.ref,
+            buildargs={"MOTIVUS_TOOLCHAIN_VERSION": target.version},
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        error = _build_messages(stream, reporter)
+    except sdk.errors.DockerException as exc:
+        raise ToolchainError(f"Docker could not build {target.ref}: {exc}", hint=START_ENGINE_HINT) from exc
+    except (OSError, ConnectionError) as exc:
+        raise ToolchainError(f"lost the Docker engine while building {target.ref}: {exc}",
+                             hint=START_ENGINE_HINT) from exc
+    if error is not None:
+        raise ToolchainError(
+            f"building {target.ref} failed: {error}",
+            hint="check that the Debian mirror is reachable (the image build runs apt-get)",
+        )
+    if not image_present(target.ref, cli):
+        raise ToolchainError(f"the engine reported success but has no {target.ref}")
+    reporter.info(f"built {target.ref}")
+    return target

@@ -1,0 +1,195 @@
+"""`motivus toolchain doctor`: what is there, what is missing, and the command that fixes it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from motivus_dev.errors import ToolchainError
+from motivus_dev.reporter import Reporter
+from motivus_dev.toolchain import images
+
+TOOLCHAIN_NAMES = ("mvrc", "mvcc")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One doctor finding: ``fix_command`` is the exact command that repairs it (if not ok)."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix_command: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class HostTool:
+    """A host tool the build scripts call, how to ask its version and what it must say."""
+
+    name: str
+    argv: Tuple[str, ...]
+    expect: str  # a regular expression the version output must match
+    packages: Tuple[str, ...]  # Debian packages that provide it
+    toolchain: str
+
+
+HOST_TOOLS: Tuple[HostTool, ...] = (
+    HostTool("cargo", ("/usr/bin/cargo", "--version"), r"^cargo 1\.65\.", ("cargo",), "mvrc"),
+    HostTool("rustc", ("/usr/bin/rustc", "--version"), r"^rustc 1\.63\.", ("rustc",), "mvrc"),
+    HostTool("wasm-opt", ("wasm-opt", "--version"), r"version 108\b", ("binaryen",), "mvrc"),
+    HostTool("emcc", ("emcc", "--version"), r"\b3\.1\.6\b", ("emscripten",), "mvcc"),
+    HostTool("node", ("node", "--version"), r"^v(1[89]|[2-9]\d)\.", ("nodejs",), "mvcc"),
+    HostTool("esbuild", ("esbuild", "--version"), r"^0\.17\.", ("esbuild",), "mvcc"),
+)
+
+#: Files the build scripts read besides the tools (checked for presence).
+HOST_FILES: Tuple[Tuple[str, str, Tuple[str, ...], str], ...] = (
+    ("wasm32 std", "/usr/lib/rustlib/wasm32-unknown-unknown/lib", ("libstd-rust-dev-wasm32",), "mvrc"),
+    ("crate registry", "/usr/share/cargo/registry", ("librust-wasm-bindgen-dev", "librust-serde-json-dev"), "mvrc"),
+    ("acorn for emcc", "/usr/share/nodejs/acorn", ("node-acorn",), "mvcc"),
+)
+
+Runner = Callable[[Sequence[str]], Tuple[int, str]]
+
+
+def _run(argv: Sequence[str]) -> Tuple[int, str]:
+    env = dict(os.environ)
+    env["NODE_PATH"] = "/usr/share/nodejs"  # as the mvcc script sets it: emcc needs acorn
+    try:
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace", timeout=60, env=env, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return 127, str(exc)
+    return proc.returncode, proc.stdout
+
+
+def _sudo() -> List[str]:
+    return [] if os.geteuid() == 0 else ["sudo"]
+
+
+def pinned_packages(names: Sequence[str], toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[str]:
+    """``NAME=VERSION`` (or ``NAME``) for the given packages, as the toolchains pin them."""
+    pins = {}
+    for toolchain in toolchains:
+        for name, version in images.debian_packages(toolchain):
+            pins[name] = f"{name}={version}" if version else name
+    return [pins.get(name, name) for name in names]
+
+
+def host_install_commands(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[List[str]]:
+    """The apt-get commands (argv lists) that install the toolchains' pinned host tools."""
+    wanted: List[str] = []
+    for toolchain in toolchains:
+        for name, version in images.debian_packages(toolchain):
+            spec = f"{name}={version}" if version else name
+            if spec not in wanted:
+                wanted.append(spec)
+    sudo = _sudo()
+    return [
+        sudo + ["apt-get", "update"],
+        sudo + ["apt-get", "install", "-y", "--no-install-recommends"] + wanted,
+    ]
+
+
+def host_install_command(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> str:
+    """The shell command line for `motivus toolchain install --host` (Debian/Ubuntu)."""
+    return " && ".join(shlex.join(argv) for argv in host_install_commands(toolchains))
+
+
+def _apt_fix(packages: Sequence[str]) -> str:
+    return shlex.join(_sudo() + ["apt-get", "install", "-y", "--no-install-recommends"]
+                      + pinned_packages(packages))
+
+
+def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
+    """Check the host tools (and files) the build scripts use, with their versions."""
+    checks: List[Check] = []
+    for tool in HOST_TOOLS:
+        if tool.toolchain not in toolchains:
+            continue
+        code, out = run(tool.argv)
+        first = out.strip().splitlines()[0] if out.strip() else ""
+        name = f"host {tool.toolchain}: {tool.name}"
+        if code == 0 and re.search(tool.expect, first):
+            checks.append(Check(name, True, first))
+        else:
+            if code == 0:
+                detail = f"wrong version: {first} (wanted /{tool.expect}/)"
+            else:
+                detail = f"not usable ({' '.join(tool.argv)}: {first or 'exit ' + str(code)})"
+            checks.append(Check(name, False, detail, _apt_fix(tool.packages)))
+    for label, path, packages, toolchain in HOST_FILES:
+        if toolchain not in toolchains:
+            continue
+        name = f"host {toolchain}: {label}"
+        if Path(path).exists():
+            checks.append(Check(name, True, path))
+        else:
+            checks.append(Check(name, False, f"{path} is missing", _apt_fix(packages)))
+    return checks
+
+
+def check_docker(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
+    """Check the docker SDK, the engine and the pinned toolchain images."""
+    from motivus_dev.toolchain import docker as docker_exec  # lazy: keeps doctor importable without the SDK
+
+    reason = docker_exec.engine_available()
+    if reason is not None:
+        return [Check("docker engine", False, reason,
+                      "sudo systemctl start docker  # without systemd: sudo dockerd >/var/log/dockerd.log 2>&1 &")]
+    checks = [Check("docker engine", True, "reachable")]
+    cli = docker_exec.client()
+    try:
+        for toolchain in toolchains:
+            image = images.image_for(toolchain)
+            try:
+                present = docker_exec.image_present(image.ref, cli)
+            except ToolchainError as exc:
+                checks.append(Check(f"image {toolchain}", False, exc.message,
+                                    f"motivus toolchain build {toolchain}"))
+                continue
+            if present:
+                checks.append(Check(f"image {toolchain}", True, image.ref))
+            else:
+                checks.append(Check(f"image {toolchain}", False, f"{image.ref} is not built",
+                                    f"motivus toolchain build {toolchain}"))
+    finally:
+        cli.close()
+    return checks
+
+
+def run_doctor(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
+    """Every check: engine and images first, then the host tools."""
+    return check_docker(toolchains) + check_host_tools(toolchains=toolchains)
+
+
+def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> None:
+    """Run the apt-get commands of :func:`host_install_commands`, streaming their output."""
+    if not Path("/usr/bin/apt-get").exists():
+        raise ToolchainError(
+            "installing the host tools needs apt-get (Debian or Ubuntu)",
+            hint="on other systems build in the toolchain container: motivus toolchain build",
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in host_install_commands(toolchains):
+        reporter.step(" ".join(argv[:4]) + (" ..." if len(argv) > 4 else ""))
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", env=env, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise ToolchainError(f"cannot run {argv[0]}: {exc}") from exc
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            reporter.output(line)
+        if proc.wait() != 0:
+            raise ToolchainError(
+                f"{shlex.join(argv)} failed with exit code {proc.returncode}",
+                hint="see its output above; on Ubuntu some pinned Debian versions may not exist: "
+                     "build in the container instead (motivus toolchain build)",
+            )

@@ -1,0 +1,158 @@
+"""The build plan: everything needed to run one toolchain's build script, and nothing else.
+
+Pure: :func:`make_plan` only does path arithmetic, so the container and host variants of a
+build can be checked in unit tests without Docker or a filesystem. The executors
+(:mod:`.docker`, :mod:`.host`) run the same plan; only the project's location differs
+(``/project`` in the container, the real path on the host), which the build scripts remap so
+that both produce the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Dict, Optional, Tuple
+
+from motivus_dev.errors import ConfigError
+
+#: Toolchain per source language.
+TOOLCHAINS: Dict[str, str] = {"rust": "mvrc", "c": "mvcc", "cpp": "mvcc"}
+PROFILES = ("release", "debug")
+
+#: Where the project is mounted in the container, and where the image keeps its script.
+CONTAINER_PROJECT = "/project"
+CONTAINER_SCRIPT = "/opt/motivus/toolchain/build.sh"
+
+
+@dataclass(frozen=True)
+class BuildInput:
+    """A project's build settings (from motivus.yml), as the planner needs them."""
+
+    project_dir: Path
+    lang: str
+    name: str
+    version: str
+    source: str = "."
+    filesystem: Optional[str] = None
+    profile: str = "release"
+    cflags: str = ""
+    ldflags: str = ""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount: host ``source`` at container ``target``."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How to run one build script, in the toolchain's container or on the host."""
+
+    toolchain: str
+    image: str
+    container_script: str
+    host_script: Path
+    project_dir: Path
+    out_rel: str
+    cache_rel: str
+    container_env: Dict[str, str] = field(hash=False)
+    host_env: Dict[str, str] = field(hash=False)
+    mounts: Tuple[Mount, ...]
+    workdir: str
+    user: str
+    network_disabled: bool = True
+
+    @property
+    def out_dir(self) -> Path:
+        """The host directory where the script writes its outputs."""
+        return self.project_dir / self.out_rel
+
+    @property
+    def cache_dir(self) -> Path:
+        """The host directory of the toolchain's persistent caches."""
+        return self.project_dir / self.cache_rel
+
+    @property
+    def home_dir(self) -> Path:
+        """The host directory used as ``HOME`` by the script (inside the cache)."""
+        return self.cache_dir / "home"
+
+    def dirs_to_create(self) -> Tuple[Path, ...]:
+        """Host directories an executor creates (as the caller) before running the script."""
+        return (self.out_dir, self.cache_dir, self.home_dir)
+
+
+def _relative_inside(value: str, what: str) -> str:
+    """Normalise a project-relative path; refuse absolute paths and escapes from the project."""
+    path = PurePosixPath(value or ".")
+    if path.is_absolute():
+        raise ConfigError(f"{what} must be relative to the project, not '{value}'")
+    parts = [p for p in path.parts if p != "."]
+    if ".." in parts:
+        raise ConfigError(f"{what} must stay inside the project, not '{value}'")
+    return "/".join(parts) or "."
+
+
+def _env(project: str, inp: BuildInput, source: str, filesystem: str,
+         out_rel: str, cache_rel: str) -> Dict[str, str]:
+    cache = f"{project}/{cache_rel}"
+    return {
+        "MOTIVUS_PROJECT": project,
+        "MOTIVUS_SOURCE": source,
+        "MOTIVUS_FILESYSTEM": filesystem,
+        "MOTIVUS_LANG": inp.lang,
+        "MOTIVUS_NAME": inp.name,
+        "MOTIVUS_VERSION": inp.version,
+        "MOTIVUS_PROFILE": inp.profile,
+        "MOTIVUS_CFLAGS": inp.cflags,
+        "MOTIVUS_LDFLAGS": inp.ldflags,
+        "MOTIVUS_OUT": f"{project}/{out_rel}",
+        "MOTIVUS_CACHE": cache,
+        # A HOME the caller's uid can write (the image has no home for arbitrary uids).
+        "HOME": f"{cache}/home",
+        "SOURCE_DATE_EPOCH": "0",
+    }
+
+
+def make_plan(inp: BuildInput, *, image: str, host_script: Path, uid: int, gid: int) -> BuildPlan:
+    """Plan a build of ``inp`` with the toolchain of its language.
+
+    ``image`` is the pinned image reference, ``host_script`` the shipped build script the host
+    executor runs, ``uid``/``gid`` the caller's ids (the container runs as them, so the files
+    it writes in the project belong to the caller).
+    """
+    toolchain = TOOLCHAINS.get(inp.lang)
+    if toolchain is None:
+        raise ConfigError(
+            f"unknown language '{inp.lang}'", hint="motivus.yml 'lang' must be rust, c or cpp"
+        )
+    if inp.profile not in PROFILES:
+        raise ConfigError(
+            f"unknown build profile '{inp.profile}'", hint="use 'release' or 'debug'"
+        )
+    if not inp.project_dir.is_absolute():
+        raise ConfigError(f"the project directory must be absolute, not '{inp.project_dir}'")
+    source = _relative_inside(inp.source, "build.source")
+    filesystem = _relative_inside(inp.filesystem, "filesystem") if inp.filesystem else ""
+    out_rel = f".motivus/out/{toolchain}"
+    cache_rel = f".motivus/cache/{toolchain}"
+    host_project = str(inp.project_dir)
+    return BuildPlan(
+        toolchain=toolchain,
+        image=image,
+        container_script=CONTAINER_SCRIPT,
+        host_script=host_script,
+        project_dir=inp.project_dir,
+        out_rel=out_rel,
+        cache_rel=cache_rel,
+        container_env=_env(CONTAINER_PROJECT, inp, source, filesystem, out_rel, cache_rel),
+        host_env=_env(host_project, inp, source, filesystem, out_rel, cache_rel),
+        mounts=(Mount(inp.project_dir, CONTAINER_PROJECT, read_only=False),),
+        workdir=CONTAINER_PROJECT,
+        user=f"{uid}:{gid}",
+        network_disabled=True,
+    )

@@ -1,0 +1,152 @@
+"""The executors against a real Docker engine (and the host), with a probe build script.
+
+The probe (tests/data/toolchain/probe.sh) follows the build-script interface and records
+what it saw: uid, environment, network interfaces. Skipped, naming the missing piece, when
+no engine answers or the base image is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Iterator
+
+import pytest
+
+from motivus_dev.errors import BuildError, ToolchainError
+from motivus_dev.reporter import RecordingReporter
+from motivus_dev.resources import toolchains_dir
+from motivus_dev.toolchain import docker as docker_exec
+from motivus_dev.toolchain import host as host_exec
+from motivus_dev.toolchain import images
+from motivus_dev.toolchain.plan import BuildInput, BuildPlan, make_plan
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+pytestmark = [pytest.mark.integration]
+
+PROBE = Path(__file__).resolve().parent.parent / "data" / "toolchain" / "probe.sh"
+UID, GID = 4242, 4343  # not the caller's: proves the container runs as the plan's ids
+
+
+@pytest.fixture(scope="module")
+def docker_client() -> Iterator[DockerClient]:
+    reason = docker_exec.engine_available()
+    if reason is not None:
+        pytest.skip(f"no Docker engine ({reason}); start one with scripts/docker-engine.sh start")
+    cli = docker_exec.client()
+    yield cli
+    cli.close()
+
+
+@pytest.fixture(scope="module")
+def base_image(docker_client: DockerClient) -> str:
+    base = images.base_image()
+    if not docker_exec.image_present(base, docker_client):
+        pytest.skip(f"the base image {base} is missing; make it with scripts/base-image.sh")
+    return base
+
+
+def probe_plan(project: Path, image: str, name: str = "probe", uid: int = UID, gid: int = GID) -> BuildPlan:
+    """A plan whose script is the probe, copied into the project (the base image has none)."""
+    shutil.copy(PROBE, project / "probe.sh")
+    inp = BuildInput(project_dir=project, lang="c", name=name, version="0.0.1", source="src")
+    plan = make_plan(inp, image=image, host_script=project / "probe.sh", uid=uid, gid=gid)
+    return dataclasses.replace(plan, container_script="/project/probe.sh")
+
+
+def read_probe(plan: BuildPlan) -> Dict[str, str]:
+    text = (plan.out_dir / "probe.txt").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def give_to(path: Path, uid: int, gid: int) -> None:
+    for root, dirs, files in os.walk(path):
+        for entry in [root] + [os.path.join(root, d) for d in dirs + files]:
+            os.chown(entry, uid, gid)
+
+
+@pytest.mark.docker
+def test_container_runs_as_the_plans_uid_without_network(tmp_path: Path, docker_client: DockerClient,
+                                                         base_image: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("running the probe as another uid needs root (to hand it the project)")
+    plan = probe_plan(tmp_path, base_image)
+    for d in plan.dirs_to_create():
+        d.mkdir(parents=True, exist_ok=True)
+    give_to(tmp_path, UID, GID)
+    reporter = RecordingReporter()
+    output = docker_exec.run_plan(plan, reporter, docker_client)
+
+    assert output == ["probe: project=/project", str(UID)]
+    assert ("output", str(UID)) in reporter.events  # streamed line by line
+    written = plan.out_dir / "probe.txt"
+    assert (written.stat().st_uid, written.stat().st_gid) == (UID, GID)
+    seen = read_probe(plan)
+    assert seen["uid"] == str(UID) and seen["gid"] == str(GID)
+    assert seen["interfaces"].split() == ["lo"]  # network off: loopback only
+    assert seen["docker_socket"] == "absent"
+    assert seen["home_in_cache"] == "yes" and seen["out_in_project"] == "yes"
+    assert seen["source"] == "src" and seen["name"] == "probe"
+    leftover = docker_client.containers.list(all=True, filters={"label": "org.motivus.build"})
+    assert leftover == []
+
+
+@pytest.mark.docker
+def test_container_failure_is_a_build_error_with_the_compilers_message(
+        tmp_path: Path, docker_client: DockerClient, base_image: str) -> None:
+    plan = probe_plan(tmp_path, base_image, name="fail", uid=os.getuid(), gid=os.getgid())
+    with pytest.raises(BuildError) as info:
+        docker_exec.run_plan(plan, RecordingReporter(), docker_client)
+    assert "exit code 3" in info.value.message
+    assert "probe.c:1:1: error: expected ';'" in info.value.message
+    leftover = docker_client.containers.list(all=True, filters={"label": "org.motivus.build"})
+    assert leftover == []
+
+
+@pytest.mark.docker
+def test_missing_image_says_how_to_build_it(tmp_path: Path, docker_client: DockerClient) -> None:
+    plan = probe_plan(tmp_path, "motivus/does-not-exist:0.0.0", uid=os.getuid(), gid=os.getgid())
+    with pytest.raises(ToolchainError) as info:
+        docker_exec.run_plan(plan, RecordingReporter(), docker_client)
+    assert info.value.hint == "motivus toolchain build mvcc"
+
+
+def test_host_executor_runs_the_same_plan(tmp_path: Path) -> None:
+    plan = probe_plan(tmp_path, "unused", uid=os.getuid(), gid=os.getgid())
+    os.chmod(plan.host_script, 0o644)  # no exec bit, as package data may be installed
+    reporter = RecordingReporter()
+    output = host_exec.run_plan(plan, reporter)
+    assert output == [f"probe: project={tmp_path}", str(os.getuid())]
+    seen = read_probe(plan)
+    assert seen["uid"] == str(os.getuid())
+    assert seen["home_in_cache"] == "yes" and seen["out_in_project"] == "yes"
+
+
+def test_host_failure_is_a_build_error(tmp_path: Path) -> None:
+    plan = probe_plan(tmp_path, "unused", name="fail", uid=os.getuid(), gid=os.getgid())
+    with pytest.raises(BuildError, match="probe.c:1:1: error"):
+        host_exec.run_plan(plan, RecordingReporter())
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("toolchain", ["mvrc", "mvcc"])
+def test_build_image_from_the_shipped_dockerfile(toolchain: str, docker_client: DockerClient,
+                                                 base_image: str) -> None:
+    """Builds (or refreshes from cache) the pinned image; it must carry the shipped script."""
+    reporter = RecordingReporter()
+    target = docker_exec.build_image(toolchain, reporter, docker_client)
+    assert target == images.image_for(toolchain)
+    assert any(kind == "output" and "Successfully" in line for kind, line in reporter.events)
+    image = docker_client.images.get(target.ref)
+    assert image.labels[images.LABEL_TOOLCHAIN] == toolchain
+    assert image.labels[images.LABEL_VERSION] == target.version
+    shipped = (toolchains_dir() / toolchain / "build.sh").read_bytes()
+    inside = docker_client.containers.run(
+        target.ref, ["cat", "/opt/motivus/toolchain/build.sh"], remove=True, network_disabled=True)
+    assert inside == shipped
+    listed = [i for i in docker_exec.list_images(docker_client) if i.ref == target.ref]
+    assert len(listed) == 1 and listed[0].pinned and listed[0].toolchain == toolchain

@@ -1,0 +1,221 @@
+"""The build plan (pure) and the pure helpers of the executors, images and doctor."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import List, Sequence, Tuple
+
+import pytest
+
+from motivus_dev.errors import ConfigError
+from motivus_dev.resources import toolchains_dir
+from motivus_dev.toolchain import doctor, images
+from motivus_dev.toolchain.docker import _LineSplitter, build_context_files, loader_js_dir
+from motivus_dev.toolchain.host import host_environment, script_command
+from motivus_dev.toolchain.plan import BuildInput, BuildPlan, make_plan
+
+PROJECT = Path("/home/ada/kmeans")
+
+
+def plan_for(lang: str = "rust", **kwargs: object) -> BuildPlan:
+    inp = BuildInput(project_dir=PROJECT, lang=lang, name="kmeans", version="1.2.0", **kwargs)  # type: ignore[arg-type]
+    return make_plan(inp, image="motivus/mvrc:9.9.9", host_script=Path("/kit/mvrc/build.sh"),
+                     uid=1000, gid=1001)
+
+
+@pytest.mark.parametrize("lang,toolchain", [("rust", "mvrc"), ("c", "mvcc"), ("cpp", "mvcc")])
+def test_language_picks_the_toolchain(lang: str, toolchain: str) -> None:
+    plan = plan_for(lang)
+    assert plan.toolchain == toolchain
+    assert plan.container_env["MOTIVUS_OUT"] == f"/project/.motivus/out/{toolchain}"
+    assert plan.out_dir == PROJECT / ".motivus" / "out" / toolchain
+    assert plan.cache_dir == PROJECT / ".motivus" / "cache" / toolchain
+
+
+def test_container_env_follows_the_interface() -> None:
+    plan = plan_for("cpp", source="src", filesystem="filesystem", profile="debug",
+                    cflags="-O1 -DX=1", ldflags="-sFOO=1")
+    assert plan.container_env == {
+        "MOTIVUS_PROJECT": "/project",
+        "MOTIVUS_SOURCE": "src",
+        "MOTIVUS_FILESYSTEM": "filesystem",
+        "MOTIVUS_LANG": "cpp",
+        "MOTIVUS_NAME": "kmeans",
+        "MOTIVUS_VERSION": "1.2.0",
+        "MOTIVUS_PROFILE": "debug",
+        "MOTIVUS_CFLAGS": "-O1 -DX=1",
+        "MOTIVUS_LDFLAGS": "-sFOO=1",
+        "MOTIVUS_OUT": "/project/.motivus/out/mvcc",
+        "MOTIVUS_CACHE": "/project/.motivus/cache/mvcc",
+        "HOME": "/project/.motivus/cache/mvcc/home",
+        "SOURCE_DATE_EPOCH": "0",
+    }
+
+
+def test_host_env_differs_only_in_the_project_path() -> None:
+    plan = plan_for("rust")
+    real = str(PROJECT)
+    assert plan.host_env["MOTIVUS_PROJECT"] == real
+    assert plan.host_env["MOTIVUS_OUT"] == f"{real}/.motivus/out/mvrc"
+    assert plan.host_env["HOME"] == f"{real}/.motivus/cache/mvrc/home"
+    assert set(plan.host_env) == set(plan.container_env)
+    for key, value in plan.container_env.items():
+        assert plan.host_env[key] == value.replace("/project", real), key
+
+
+def test_container_isolation() -> None:
+    plan = plan_for("rust")
+    assert plan.network_disabled is True
+    assert plan.user == "1000:1001"
+    assert plan.workdir == "/project"
+    assert plan.image == "motivus/mvrc:9.9.9"
+    assert plan.container_script == "/opt/motivus/toolchain/build.sh"
+    assert plan.host_script == Path("/kit/mvrc/build.sh")
+    # Only the project is mounted: in particular no docker socket.
+    assert [(m.source, m.target, m.read_only) for m in plan.mounts] == [(PROJECT, "/project", False)]
+    assert plan.dirs_to_create() == (plan.out_dir, plan.cache_dir, plan.cache_dir / "home")
+
+
+def test_defaults_and_normalised_paths() -> None:
+    plan = plan_for("c", source="./src/", filesystem=None)
+    assert plan.container_env["MOTIVUS_SOURCE"] == "src"
+    assert plan.container_env["MOTIVUS_FILESYSTEM"] == ""
+    assert plan.container_env["MOTIVUS_PROFILE"] == "release"
+    assert plan_for("rust", source="").container_env["MOTIVUS_SOURCE"] == "."
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"lang": "go"}, "unknown language 'go'"),
+    ({"profile": "fast"}, "unknown build profile 'fast'"),
+    ({"source": "../other"}, "build.source must stay inside the project"),
+    ({"source": "/etc"}, "build.source must be relative"),
+    ({"filesystem": "a/../../b"}, "filesystem must stay inside the project"),
+])
+def test_bad_input_is_a_config_error(kwargs: dict, message: str) -> None:
+    lang = kwargs.pop("lang", "rust")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_for(lang, **kwargs)
+
+
+def test_relative_project_dir_is_refused() -> None:
+    inp = BuildInput(project_dir=Path("kmeans"), lang="rust", name="k", version="1")
+    with pytest.raises(ConfigError, match="absolute"):
+        make_plan(inp, image="i", host_script=Path("/s"), uid=0, gid=0)
+
+
+def test_host_environment_adds_the_plan_to_the_callers_env() -> None:
+    plan = plan_for("rust")
+    env = host_environment(plan, {"PATH": "/usr/bin", "MOTIVUS_OUT": "/elsewhere"})
+    assert env["PATH"] == "/usr/bin"
+    assert env["MOTIVUS_OUT"] == f"{PROJECT}/.motivus/out/mvrc"
+
+
+def test_script_command_uses_the_shebang() -> None:
+    assert script_command(Path("/k/b.sh"), "#!/bin/bash\n") == ["/bin/bash", "/k/b.sh"]
+    assert script_command(Path("/k/b.sh"), "#!/usr/bin/env bash\n") == ["/usr/bin/env", "bash", "/k/b.sh"]
+    assert script_command(Path("/k/b.sh"), "echo hi\n") == ["sh", "/k/b.sh"]
+
+
+def test_line_splitter_joins_chunks() -> None:
+    splitter = _LineSplitter()
+    lines: List[str] = []
+    for chunk in (b"err", b"or: x\r\nsecond\nthi", b"rd"):
+        lines.extend(splitter.feed(chunk))
+    lines.extend(splitter.close())
+    assert lines == ["error: x", "second", "third"]
+
+
+# --- shipped files: versions, packages, Dockerfiles -------------------------------------
+
+def test_versions_file_pins_both_images() -> None:
+    pinned = images.pinned_images()
+    assert set(pinned) == {"mvrc", "mvcc"}
+    for name, image in pinned.items():
+        assert image.ref == f"motivus/{name}:{image.version}"
+        assert re.fullmatch(r"\d+\.\d+\.\d+", image.version)
+    assert images.base_image() == "debian:bookworm"
+
+
+def test_parse_packages() -> None:
+    text = "# comment\nrustc=1.63.0+dfsg1-2\n\n  nodejs  # unpinned\nlibllvm14=1:14.0.6-12\n"
+    assert images.parse_packages(text) == [
+        ("rustc", "1.63.0+dfsg1-2"), ("nodejs", None), ("libllvm14", "1:14.0.6-12")]
+
+
+@pytest.mark.parametrize("toolchain,must", [
+    ("mvrc", ["rustc", "cargo", "libstd-rust-dev-wasm32", "librust-wasm-bindgen-dev",
+              "librust-serde-dev", "librust-serde-json-dev", "librust-serde-derive-dev",
+              "librust-js-sys-dev", "librust-console-error-panic-hook-dev", "binaryen"]),
+    ("mvcc", ["emscripten", "nodejs", "esbuild", "binaryen", "node-acorn"]),
+])
+def test_packages_are_pinned(toolchain: str, must: List[str]) -> None:
+    packages = dict(images.debian_packages(toolchain))
+    for name in must:
+        assert name in packages, name
+    # Everything that generates code is pinned to an exact version.
+    for name in must:
+        if name != "nodejs":
+            assert packages[name], f"{name} is not pinned"
+
+
+@pytest.mark.parametrize("toolchain", ["mvrc", "mvcc"])
+def test_dockerfile_matches_its_build_context(toolchain: str) -> None:
+    dockerfile = (toolchains_dir() / toolchain / "Dockerfile").read_text()
+    assert re.search(r"^FROM debian:bookworm$", dockerfile, re.MULTILINE)
+    assert f"org.motivus.toolchain={toolchain}" in dockerfile
+    assert "org.motivus.version=${MOTIVUS_TOOLCHAIN_VERSION}" in dockerfile
+    assert "COPY build.sh /opt/motivus/toolchain/build.sh" in dockerfile
+    context = build_context_files(toolchain, toolchains_dir(), loader_js_dir())
+    for source in re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE):
+        source = source.rstrip("/")
+        assert any(name == source or name.startswith(source + "/") for name in context), source
+
+
+def test_mvcc_context_carries_the_loader_sources() -> None:
+    context = build_context_files("mvcc", Path("/t"), Path("/l"))
+    assert context["loader_js/common.js"] == Path("/l/common.js")
+    assert context["loader_js/c.js"] == Path("/l/c.js")
+    assert context["build.sh"] == Path("/t/mvcc/build.sh")
+    assert not any(k.startswith("loader_js") for k in build_context_files("mvrc", Path("/t"), Path("/l")))
+
+
+# --- doctor -----------------------------------------------------------------------------
+
+def fake_runner(answers: dict) -> doctor.Runner:
+    def run(argv: Sequence[str]) -> Tuple[int, str]:
+        return answers.get(argv[0], (127, f"{argv[0]}: not found"))
+    return run
+
+
+def test_doctor_reports_missing_and_wrong_tools_with_the_fix() -> None:
+    run = fake_runner({
+        "/usr/bin/cargo": (0, "cargo 1.65.0\n"),
+        "/usr/bin/rustc": (0, "rustc 1.95.0 (stable)\n"),  # rustup's, not Debian's
+        "wasm-opt": (0, "wasm-opt version 108\n"),
+    })
+    checks = {c.name: c for c in doctor.check_host_tools(run=run, toolchains=["mvrc"])}
+    assert checks["host mvrc: cargo"].ok
+    rustc = checks["host mvrc: rustc"]
+    assert not rustc.ok and "wrong version: rustc 1.95.0" in rustc.detail
+    pin = dict(images.debian_packages("mvrc"))["rustc"]
+    assert rustc.fix_command is not None and f"rustc={pin}" in rustc.fix_command
+    assert "apt-get install -y" in rustc.fix_command
+    assert not any(name.startswith("host mvcc") for name in checks)
+
+
+def test_doctor_missing_tool() -> None:
+    checks = {c.name: c for c in doctor.check_host_tools(run=fake_runner({}), toolchains=["mvcc"])}
+    emcc = checks["host mvcc: emcc"]
+    assert not emcc.ok and "not usable" in emcc.detail
+    assert emcc.fix_command is not None and "emscripten=3.1.6" in emcc.fix_command
+
+
+def test_host_install_command_installs_every_pinned_package() -> None:
+    line = doctor.host_install_command()
+    assert "apt-get update && " in line
+    for toolchain in ("mvrc", "mvcc"):
+        for name, version in images.debian_packages(toolchain):
+            assert (f"{name}={version}" if version else f" {name}") in line
+    commands = doctor.host_install_commands(["mvrc"])
+    assert "emscripten" not in " ".join(commands[1])
