@@ -6,6 +6,7 @@ Errors: capability modules raise :class:`~motivus_dev.errors.MotivusError` subcl
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,22 +207,174 @@ def clean(ctx: click.Context) -> None:
         console.print("nothing to clean")
 
 
-@main.command(name="test", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def test_cmd() -> None:
-    """Run the project's fixture cases against the built package."""
-    _not_yet("test", "the local worker pool")
+@main.command(name="test")
+@click.option("-k", "pattern", metavar="PATTERN", help="Only the cases whose name or file contains PATTERN.")
+@click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write a JUnit XML report.")
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: CPU count].")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
+              help="Deadline per case, in seconds (a case's own 'timeout' wins).")
+@click.option("--toolchain", "-t", type=click.Choice(["auto", "docker", "host"]), default="auto",
+              show_default=True, help="Where to build when the package is stale.")
+@click.pass_context
+def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Path], workers: Optional[int],
+             timeout: float, toolchain: str) -> None:
+    """Run tests/fixtures/*.yml against the built package (building it first if stale)."""
+    from .errors import TestFailure
+    from .testing import run_tests
+    from .ui import RichReporter, console, render_test_report
+
+    with RichReporter() as reporter:
+        report = run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
+                           toolchain=toolchain, junit_xml=junit_xml)
+    render_test_report(report)
+    failed = len(report.failures)
+    console.print(f"{len(report.results) - failed} passed, {failed} failed")
+    if failed:
+        raise TestFailure(f"{failed} of {len(report.results)} case(s) failed")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def loopback() -> None:
-    """Run a local stand-in for the Motivus cluster."""
-    _not_yet("loopback", "the local worker pool")
+@main.command()
+@click.option("--host", default="localhost", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=7070, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: CPU count].")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
+              help="Deadline per task, in seconds.")
+@click.option("--memory-mb", type=click.IntRange(64), default=2048, show_default=True,
+              help="Memory cap of each worker process (an OS limit).")
+@click.option("--max-size-mb", type=click.IntRange(1), default=256, show_default=True,
+              help="Largest websocket frame accepted (tasks carry the package base64-encoded).")
+@click.option("--token", "tokens", multiple=True, help="Accept only these application tokens (repeatable).")
+def loopback(host: str, port: int, workers: Optional[int], timeout: float, memory_mb: int, max_size_mb: int,
+             tokens: Tuple[str, ...]) -> None:
+    """Run a local stand-in for the Motivus cluster that drivers connect to."""
+    from .ui import serve_loopback
+
+    serve_loopback(host=host, port=port, workers=workers, timeout=timeout, memory_mb=memory_mb,
+                   max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def push() -> None:
-    """Publish the built version to a marketplace."""
-    _not_yet("push", "the marketplace support")
+@main.command()
+@click.option("--registry", metavar="URL", help="Marketplace to publish to [env MOTIVUS_MARKETPLACE_URL; "
+              "default: the hosted Motivus Marketplace].")
+@click.option("--dry-run", is_flag=True, help="Check and show what would be sent; send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for CI).")
+@click.option("--create-algorithm", is_flag=True, help="Create the algorithm first if it does not exist.")
+@click.option("--retries", type=click.IntRange(0, 10), default=4, show_default=True,
+              help="Retries of transient failures (connection errors, 502/503/504).")
+@click.pass_context
+def push(ctx: click.Context, registry: Optional[str], dry_run: bool, as_json: bool, create_algorithm: bool,
+         retries: int) -> None:
+    """Publish build/NAME-VERSION.zip as a new version on a marketplace."""
+    from .publish import publish_project
+    from .ui import RichReporter, console
+
+    with RichReporter() as reporter:
+        result = publish_project(_state(ctx).project_dir, reporter, registry=registry, dry_run=dry_run,
+                                 create_algorithm=create_algorithm, retries=retries)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    elif dry_run:
+        console.print(f"dry run: {result.name} {result.version} would go to {result.registry_url}")
+    else:
+        console.print(f"[green]published[/] {result.name} {result.version} to {result.registry_url}"
+                      f" (sha256 {result.package_sha256})")
+
+
+@main.group()
+def marketplace() -> None:
+    """Serve and administer a self-hosted marketplace."""
+
+
+DATA_DIR_OPTION = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MOTIVUS_MARKETPLACE_DATA",
+    default=Path("marketplace-data"), show_default=True,
+    help="Where the registry keeps its database and files [env MOTIVUS_MARKETPLACE_DATA].",
+)
+
+
+@marketplace.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=4000, show_default=True)
+@click.option("--public-url", metavar="URL", help="Base URL clients reach this server at (for download URLs).")
+@click.option("--access-log", is_flag=True, help="Log every request.")
+@DATA_DIR_OPTION
+def marketplace_serve(host: str, port: int, public_url: Optional[str], access_log: bool, data_dir: Path) -> None:
+    """Run the marketplace registry API (until Ctrl-C)."""
+    from .marketplace.server import serve
+    from .ui import RichReporter
+
+    with RichReporter() as reporter:
+        serve(host, port, data_dir, reporter, public_url=public_url, access_log=access_log)
+
+
+@marketplace.group(name="user")
+def marketplace_user() -> None:
+    """Manage users."""
+
+
+@marketplace_user.command(name="add")
+@click.argument("name")
+@DATA_DIR_OPTION
+def marketplace_user_add(name: str, data_dir: Path) -> None:
+    """Add the user NAME."""
+    from .marketplace.admin import add_user
+    from .ui import console
+
+    add_user(data_dir, name)
+    console.print(f"added user {name}")
+
+
+@marketplace.group(name="token")
+def marketplace_token() -> None:
+    """Manage access tokens."""
+
+
+@marketplace_token.command(name="create")
+@click.option("--user", "user", required=True, help="The token's user.")
+@click.option("--kind", type=click.Choice(["personal", "application"]), required=True,
+              help="personal: publishes versions; application: runs drivers, reads and downloads.")
+@DATA_DIR_OPTION
+def marketplace_token_create(user: str, kind: str, data_dir: Path) -> None:
+    """Create a token; it is printed once (only its hash is stored)."""
+    from .marketplace.admin import create_token
+
+    result = create_token(data_dir, user, kind)
+    click.echo(result.token)
+    article = "an" if kind[0] in "aeiou" else "a"
+    click.echo(f"({article} {kind} token of {user}: keep it now, it cannot be shown again)", err=True)
+
+
+@marketplace.group(name="algorithm")
+def marketplace_algorithm() -> None:
+    """Manage algorithms."""
+
+
+@marketplace_algorithm.command(name="create")
+@click.argument("name")
+@click.option("--owner", required=True, help="The user who owns it.")
+@click.option("--private", is_flag=True, help="Visible only to its owner and maintainers.")
+@DATA_DIR_OPTION
+def marketplace_algorithm_create(name: str, owner: str, private: bool, data_dir: Path) -> None:
+    """Create the algorithm NAME, owned by --owner."""
+    from .marketplace.admin import create_algorithm
+    from .ui import console
+
+    result = create_algorithm(data_dir, name, owner, is_public=not private)
+    console.print(f"created algorithm {result.name} (id {result.id}), owner {owner}")
+
+
+@marketplace_algorithm.command(name="add-maintainer")
+@click.argument("algorithm")
+@click.argument("user")
+@DATA_DIR_OPTION
+def marketplace_algorithm_add_maintainer(algorithm: str, user: str, data_dir: Path) -> None:
+    """Let USER publish versions of ALGORITHM."""
+    from .marketplace.admin import add_maintainer
+    from .ui import console
+
+    add_maintainer(data_dir, algorithm, user)
+    console.print(f"{user} maintains {algorithm}")
 
 
 @main.group()
@@ -308,12 +461,6 @@ def toolchain_install(host: bool, print_only: bool) -> None:
     with RichReporter(verbose=True) as reporter:
         install_host_tools(reporter)
     console.print("[green]host tools installed[/]; check with: motivus toolchain doctor")
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def marketplace() -> None:
-    """Serve and administer a self-hosted marketplace."""
-    _not_yet("marketplace", "the marketplace support")
 
 
 def run(argv: Optional[List[str]] = None) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Dict, Optional
 
 
-def read_dotenv(directory: Path) -> Dict[str, str]:
-    """The key/value pairs of ``directory/.env`` (empty when there is none)."""
-    path = directory / ".env"
+def read_dotenv(path: Path) -> Dict[str, str]:
+    """The key/value pairs of the dotenv file ``path`` (empty when there is none).
+
+    Comments, ``export KEY=...`` and quoted values are understood (python-dotenv).
+    """
     if not path.is_file():
         return {}
     from dotenv import dotenv_values
@@ -26,7 +28,7 @@ def load_dotenv(directory: Path) -> Dict[str, str]:
     Returns the keys that were added, so callers can tell where a value came from.
     """
     added: Dict[str, str] = {}
-    for key, value in read_dotenv(directory).items():
+    for key, value in read_dotenv(directory / ".env").items():
         if key not in os.environ:
             os.environ[key] = value
             added[key] = value

@@ -107,18 +107,27 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def _replace_tree(repo: Path, files_from: Path) -> None:
+def _layers(lang: str) -> List[Path]:
+    """The directories a template is made of: its own, then the files all languages share
+    (``templates/_shared``: release workflow, .env.example, ...), laid over it."""
+    shared = templates_dir() / "_shared"
+    return [template_source(lang)] + ([shared] if shared.is_dir() else [])
+
+
+def _replace_tree(repo: Path, layers: List[Path]) -> None:
     for child in repo.iterdir():
         if child.name != ".git":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    shutil.copytree(files_from, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for layer in layers:
+        shutil.copytree(layer, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def _tree_digest(root: Path) -> str:
+def _tree_digest(layers: List[Path]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for root in layers:
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -143,12 +152,12 @@ def template_repo(lang: str) -> Path:
     projects made from any version this cache has seen can be updated. A shipped version
     whose content changed without a version bump (a kit developer's edit) is re-tagged.
     """
-    source = template_source(lang)
+    layers = _layers(lang)
     current = template_version(lang)
     versions: List[Tuple[str, Optional[Path]]] = [(v, p) for v, p in _history(lang) if v != current]
     versions.append((current, None))
     digests = {
-        version: _tree_digest(source) if archive is None else hashlib.sha256(archive.read_bytes()).hexdigest()
+        version: _tree_digest(layers) if archive is None else hashlib.sha256(archive.read_bytes()).hexdigest()
         for version, archive in versions
     }
     fingerprint = hashlib.sha256(repr(sorted(digests.items())).encode()).hexdigest()
@@ -167,11 +176,11 @@ def template_repo(lang: str) -> Path:
             if known and known[-1] == digests[version]:
                 continue
             if archive is None:
-                _replace_tree(repo, source)
+                _replace_tree(repo, layers)
             else:
                 with tempfile.TemporaryDirectory() as unpacked:
                     _extract(archive, Path(unpacked))
-                    _replace_tree(repo, Path(unpacked))
+                    _replace_tree(repo, [Path(unpacked)])
             _git(repo, "add", "-A")
             _git(repo, "commit", "-q", "--allow-empty", "-m", f"{lang} template {version}")
             _git(repo, "tag", "-f", "-a", tag, "-m", digests[version])
@@ -360,8 +369,15 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
 
 
 def history_archive(lang: str) -> bytes:
-    """A deterministic tar.gz of the current template, for ``templates/_history``."""
-    source = template_source(lang)
+    """A deterministic tar.gz of the current template (with the shared files), for
+    ``templates/_history``."""
+    with tempfile.TemporaryDirectory() as merged:
+        source = Path(merged)
+        _replace_tree(source, _layers(lang))
+        return _archive(source)
+
+
+def _archive(source: Path) -> bytes:
     import gzip
 
     buffer = io.BytesIO()

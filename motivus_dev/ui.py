@@ -89,6 +89,83 @@ def files_table(files: Sequence[Any], base: Path) -> Table:
     return table
 
 
+def render_test_report(report: Any) -> None:
+    """The cases of a `motivus test` run as a table, then each failure's account."""
+    table = Table("case", "result", "time", "file", box=None)
+    for result in report.results:
+        mark = "[green]PASS[/]" if result.verdict.passed else "[red]FAIL[/]"
+        table.add_row(escape(result.case.name), mark, f"{result.seconds * 1000:.0f} ms",
+                      escape(result.case.source.name))
+    console.print(table)
+    for result in report.failures:
+        console.print(f"\n[red bold]FAILED[/] {escape(result.case.name)} ({escape(str(result.case.source))})")
+        for problem in result.verdict.problems:
+            console.print(escape(problem), soft_wrap=True)
+
+
+def _loopback_view(stats: Any, url: str) -> Table:
+    pool = stats.pool
+    table = Table(title=f"motivus loopback on {url}", box=None, title_justify="left")
+    table.add_column("drivers")
+    table.add_column("queued")
+    table.add_column("running")
+    table.add_column("done")
+    table.add_column("failed")
+    table.add_column("workers")
+    busy = " ".join(
+        f"#{w.index}:{w.state}({w.tasks_done})" + (f"[red]x{w.restarts}[/]" if w.restarts else "")
+        for w in pool.workers
+    )
+    table.add_row(str(stats.connections), str(pool.queued), str(pool.running), str(pool.done),
+                  f"[red]{pool.failed}[/]" if pool.failed else "0", busy)
+    return table
+
+
+def serve_loopback(**options: Any) -> None:
+    """Run `motivus loopback` until Ctrl-C or SIGTERM, with a live view of the pool."""
+    import asyncio
+    import signal
+
+    from rich.live import Live
+
+    from .loopback.server import run_loopback
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        live: Optional[Live] = None
+        refresher: Optional["asyncio.Task[None]"] = None
+
+        async def refresh(server: Any) -> None:
+            while True:
+                if live is not None:
+                    live.update(_loopback_view(server.stats(), server.url))
+                await asyncio.sleep(0.5)
+
+        def on_ready(server: Any) -> None:
+            nonlocal live, refresher
+            # Plain print, flushed: scripts read this line from a pipe.
+            print(f"export WEBSOCKET_URI={server.url}", flush=True)
+            err_console.print("run your driver with that variable set; Ctrl-C stops the loopback")
+            if err_console.is_terminal:
+                live = Live(_loopback_view(server.stats(), server.url), console=err_console, refresh_per_second=4)
+                live.start()
+            refresher = asyncio.ensure_future(refresh(server))
+
+        try:
+            await run_loopback(stop=stop, on_ready=on_ready, **options)
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+            if live is not None:
+                live.stop()
+        err_console.print("loopback stopped")
+
+    asyncio.run(main())
+
+
 def render_error(error: MotivusError) -> None:
     """Print a user-facing error: one message, an optional hint, no traceback."""
     err_console.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)

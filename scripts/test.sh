@@ -6,8 +6,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# Stop the Docker engine at the end only if it was not running before: leave what we found.
+engine_was_running=0
+if bash scripts/docker-engine.sh status >/dev/null 2>&1; then engine_was_running=1; fi
+if [ "$engine_was_running" = 0 ]; then trap 'bash scripts/docker-engine.sh stop || true' EXIT; fi
+
 bash scripts/setup.sh
-trap 'bash scripts/docker-engine.sh stop || true' EXIT
 
 printf '\033[1m==> static checks\033[0m\n' >&2
 .venv/bin/ruff check motivus_dev motivus tests scripts

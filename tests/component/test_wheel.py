@@ -30,7 +30,7 @@ def test_wheel_ships_templates_toolchains_and_loader_runtimes(wheel: Path) -> No
         assert f"motivus_dev/_data/templates/{lang}/copier.yml" in names
         assert f"motivus_dev/_data/templates/{lang}/VERSION" in names
     assert "motivus_dev/_data/templates/rust/template/src/lib.rs" in names
-    assert "motivus_dev/_data/templates/c/template/.github/workflows/release.yml" in names
+    assert "motivus_dev/_data/templates/_shared/template/.github/workflows/release.yml" in names
     for toolchain in ("mvrc", "mvcc"):
         for name in ("Dockerfile", "build.sh", "packages.txt"):
             assert f"motivus_dev/_data/toolchains/{toolchain}/{name}" in names

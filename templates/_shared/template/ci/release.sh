@@ -19,5 +19,5 @@ if [ -n "$tag" ] && [ "$tag" != "v$version" ]; then
 fi
 
 motivus build --toolchain "${MOTIVUS_TOOLCHAIN:-docker}"
-motivus test
+motivus test --toolchain "${MOTIVUS_TOOLCHAIN:-docker}"
 motivus push --json

@@ -1,0 +1,430 @@
+"""The driver client: send tasks to a Motivus cluster or to ``motivus loopback``.
+
+Same API as the published ``motivus`` 2.4.0 client (``from motivus.client import Client``)::
+
+    motivus = await Client.connect()
+    task_id = motivus.call_async({"wasm_path": ..., "loader_path": ..., "params": [...]})
+    data = await motivus.select_task(task_id)
+
+Differences, on purpose: failures raise typed exceptions (never ``sys.exit``), a failed task
+raises :class:`TaskFailedError` with the worker's stderr, and missing result files are an
+error rather than a printed warning.
+
+Configuration: ``WEBSOCKET_URI`` and ``APPLICATION_TOKEN`` from the environment or a
+``.env`` file in the current directory (the environment wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from motivus_dev.envfile import read_dotenv
+from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
+from motivus_dev.loopback.protocol import decode_output
+
+CLUSTER_URI = "wss://waterbear.api.motivus.cl/client_socket/websocket"
+LOOPBACK_URI = "ws://localhost:7070/client_socket/websocket"
+HEARTBEAT_SECONDS = 3.0
+
+
+class ClientConnectionError(ProtocolError):
+    """The driver could not connect to (or lost) the Waterbear server."""
+
+
+class UnauthorizedError(ProtocolError):
+    """The server refused the application token."""
+
+
+class TaskDefinitionError(ConfigError):
+    """A task definition is missing keys or names files that cannot be read."""
+
+
+class TaskFailedError(RuntimeFailure):
+    """A task ran and failed; ``stderr`` holds the worker's explanation."""
+
+    def __init__(self, task_id: str, stderr: str, stdout: str = "", exit_code: Optional[int] = None) -> None:
+        tail = stderr.strip()[-2000:] or "(no stderr)"
+        super().__init__(f"task {task_id} failed:\n{tail}")
+        self.task_id = task_id
+        self.stderr = stderr
+        self.stdout = stdout
+        # not `exit_code`: that attribute is the CLI's exit status for every MotivusError
+        self.worker_exit_code = exit_code
+
+
+def local_link(link: Optional[str]) -> Optional[str]:
+    """A data_link as the worker must see it: a local path becomes an absolute file:// URL.
+
+    The driver's working directory is not the worker's, so ``./build/x.data.zip`` is resolved
+    here, where the driver meant it; URLs pass unchanged.
+    """
+    if not link or "://" in link:
+        return link
+    return Path(link).expanduser().resolve().as_uri()
+
+
+def load_settings(cwd: Optional[Path] = None) -> Tuple[str, str]:
+    """``(WEBSOCKET_URI, APPLICATION_TOKEN)`` from the environment, else ``.env``, else defaults."""
+    dotenv = read_dotenv((cwd or Path.cwd()) / ".env")
+    uri = os.environ.get("WEBSOCKET_URI") or dotenv.get("WEBSOCKET_URI") or CLUSTER_URI
+    token = os.environ.get("APPLICATION_TOKEN") or dotenv.get("APPLICATION_TOKEN") or "no-token"
+    return uri, token
+
+
+def resolve_algorithm(name: str, version: str, token: str) -> Dict[str, Optional[str]]:
+    """Marketplace hook: resolve ``algorithm``/``algorithm_version`` to wasm, loader, data_link.
+
+    Calls ``motivus_dev.marketplace.resolve.resolve(registry_url, token, name, version,
+    cache_dir)`` (the registry from ``MOTIVUS_MARKETPLACE_URL`` / ``ALGORITHM_REPO_HOST``, as
+    the marketplace module reads them) and returns ``{"wasm": base64, "loader": base64,
+    "data_link": url|None}``. When the data file's sha256 is known it is appended to the link
+    as ``#sha256=HEX`` (a fragment is never sent to the server; loopback verifies it).
+    """
+    try:
+        from motivus_dev.marketplace import api
+        from motivus_dev.marketplace.resolve import resolve
+    except ImportError as exc:
+        raise MarketplaceError(
+            f"cannot resolve algorithm {name!r} {version!r}: marketplace support is not available ({exc})",
+            hint="use wasm_path and loader_path in the task definition instead",
+        ) from exc
+    registry = api.registry_url_from_env()
+    cache_root = os.environ.get("MOTIVUS_CACHE_DIR") or str(Path.home() / ".cache" / "motivus")
+    try:
+        resolved = resolve(registry, token, name, version, Path(cache_root) / "algorithms")
+    except MarketplaceError:
+        raise
+    except Exception as exc:  # a foreign error from the resolver: translate at the boundary
+        raise MarketplaceError(f"cannot resolve algorithm {name!r} {version!r}: {exc}") from exc
+    return _normalize_resolved(resolved, name, version)
+
+
+def _normalize_resolved(resolved: Any, name: str, version: str) -> Dict[str, Optional[str]]:
+    """Accept a mapping or an object with wasm/loader as bytes or paths, and a data link."""
+
+    def get(*keys: str) -> Any:
+        for key in keys:
+            if isinstance(resolved, Mapping) and resolved.get(key) is not None:
+                return resolved[key]
+            if not isinstance(resolved, Mapping) and getattr(resolved, key, None) is not None:
+                return getattr(resolved, key)
+        return None
+
+    def as_b64(value: Any, what: str) -> str:
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        if isinstance(value, (str, Path)) and Path(value).is_file():
+            return base64.b64encode(Path(value).read_bytes()).decode("ascii")
+        raise MarketplaceError(f"the marketplace gave no usable {what} for {name} {version}")
+
+    wasm = as_b64(get("wasm", "wasm_bytes", "wasm_path"), "wasm")
+    loader = as_b64(get("loader", "loader_bytes", "loader_path"), "loader")
+    data = get("data_link", "data_url", "data_path")
+    link = str(data) if data else None
+    digest = get("data_sha256")
+    if link and isinstance(digest, str) and "#" not in link:
+        link = f"{link}#sha256={digest}"
+    return {"wasm": wasm, "loader": loader, "data_link": link}
+
+
+class Client:
+    """A connection to a Waterbear server (cluster or loopback) and its tasks."""
+
+    def __init__(self, uri: str, token: str) -> None:
+        self.uri = uri
+        self.token = token
+        self.user_uuid = ""
+        self.channel_id = ""
+        self.websocket: Optional[ClientConnection] = None
+        self.tasks: Dict[str, "asyncio.Future[Any]"] = {}
+        self.result_files: Dict[str, Dict[str, str]] = {}
+        self.outputs: Dict[str, Dict[str, Any]] = {}
+        self.algorithm_cache: Dict[Tuple[str, str], Dict[str, Optional[str]]] = {}
+        self._background: List["asyncio.Task[None]"] = []
+        self._closed_reason: Optional[str] = None
+
+    # -- connection ------------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, uri: Optional[str] = None, token: Optional[str] = None) -> "Client":
+        """Connect, run the handshake and start the heartbeat and the listener."""
+        env_uri, env_token = load_settings()
+        self = cls(uri or env_uri, token or env_token)
+        separator = "&" if "?" in self.uri else "?"
+        target = f"{self.uri}{separator}token={self.token}"
+        hint = "start a local server with `motivus loopback` and export the WEBSOCKET_URI it prints"
+        try:
+            self.websocket = await websockets.connect(target, max_size=None, compression=None)
+        except InvalidURI as exc:
+            raise ClientConnectionError(
+                f"WEBSOCKET_URI {self.uri!r} is not a websocket URI",
+                hint="it looks like ws://localhost:7070/client_socket/websocket",
+            ) from exc
+        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+            raise ClientConnectionError(f"cannot connect to {self.uri}: {exc}", hint=hint) from exc
+        try:
+            await self._handshake()
+        except ConnectionClosed as exc:
+            raise ClientConnectionError(
+                f"{self.uri} closed the connection during the handshake: {exc}", hint=hint
+            ) from exc
+        except BaseException:
+            await self.websocket.close()
+            raise
+        self._background.append(asyncio.ensure_future(self._heartbeat()))
+        self._background.append(asyncio.ensure_future(self._listen()))
+        return self
+
+    async def _recv_json(self) -> Dict[str, Any]:
+        assert self.websocket is not None
+        raw = await asyncio.wait_for(self.websocket.recv(), 30.0)
+        try:
+            msg = json.loads(raw)
+        except ValueError as exc:
+            raise ProtocolError(f"the server sent a frame that is not JSON: {str(raw)[:200]!r}") from exc
+        if not isinstance(msg, dict):
+            raise ProtocolError("the server sent a frame that is not a JSON object")
+        return msg
+
+    async def _send(self, msg: Dict[str, Any]) -> None:
+        assert self.websocket is not None
+        await self.websocket.send(json.dumps(msg))
+
+    async def _handshake(self) -> None:
+        await self._send({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"})
+        reply = await self._recv_json()
+        response = (reply.get("payload") or {}).get("response") or {}
+        if reply.get("ref") != "uuid" or "uuid" not in response:
+            if response.get("reason") == "unauthorized":
+                raise UnauthorizedError(
+                    "the server refused the application token", hint="check APPLICATION_TOKEN (environment or .env)"
+                )
+            raise ProtocolError(f"unexpected reply to the user id request: {json.dumps(reply)[:300]}")
+        self.user_uuid = str(response["uuid"])
+        self.channel_id = f"{self.user_uuid}:{uuid.uuid4()}"
+        await self._send({"topic": "room:client?", "event": "phx_leave", "payload": {}, "ref": None})
+        await self._recv_json()
+        await self._send({"topic": "room:client:" + self.channel_id, "event": "phx_join", "payload": {}, "ref": "join"})
+        reply = await self._recv_json()
+        payload = reply.get("payload") or {}
+        if payload.get("status") == "error":
+            reason = (payload.get("response") or {}).get("reason")
+            if reason == "unauthorized":
+                raise UnauthorizedError(
+                    "unauthorized connection: the server refused the application token",
+                    hint="check APPLICATION_TOKEN (environment or .env)",
+                )
+            raise ProtocolError(f"the server refused to join the channel: {reason}")
+
+    async def _heartbeat(self) -> None:
+        try:
+            while True:
+                await self._send({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 0})
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+        except ConnectionClosed:
+            return
+
+    async def _listen(self) -> None:
+        assert self.websocket is not None
+        reason = "the connection to the server closed"
+        try:
+            async for raw in self.websocket:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and msg.get("event") == "result":
+                    self._on_result(msg.get("payload") or {})
+        except ConnectionClosed as exc:
+            reason = f"the connection to {self.uri} closed ({exc})"
+        finally:
+            self._closed_reason = reason
+            for task_id, future in self.tasks.items():
+                if not future.done():
+                    future.set_exception(ClientConnectionError(f"task {task_id} lost: {reason}"))
+
+    def _on_result(self, payload: Dict[str, Any]) -> None:
+        ref = payload.get("ref")
+        if not isinstance(ref, str):
+            return
+        future = self.tasks.get(ref)
+        if future is None or future.done():
+            return
+        encoding = payload.get("output_encoding")
+        stdout = decode_output(payload.get("stdout"), encoding)
+        stderr = decode_output(payload.get("stderr"), encoding)
+        self.outputs[ref] = {"stdout": stdout, "stderr": stderr, "exit_code": payload.get("exit_code")}
+        try:
+            result = json.loads(gzip.decompress(base64.b64decode(payload.get("body") or "")).decode("utf-8"))
+        except (binascii.Error, OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
+            future.set_exception(ProtocolError(f"task {ref}: the result body is not base64(gzip(JSON)) ({exc})"))
+            return
+        exit_code = payload.get("exit_code")
+        if payload.get("error") or (isinstance(exit_code, int) and exit_code != 0):
+            future.set_exception(
+                TaskFailedError(ref, stderr, stdout, exit_code if isinstance(exit_code, int) else None)
+            )
+            return
+        if not isinstance(result, dict):
+            future.set_result(result)
+            return
+        try:
+            for guest_path, local_path in self.result_files.get(ref, {}).items():
+                contents = result.get(guest_path)
+                if contents is None:
+                    raise TaskFailedError(
+                        ref, stderr + f"\nresult file {guest_path} was not returned by the worker", stdout
+                    )
+                target = Path(local_path)
+                if target.parent != Path(""):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(base64.b64decode(contents))
+        except (TaskFailedError, OSError, binascii.Error) as exc:
+            if isinstance(exc, TaskFailedError):
+                future.set_exception(exc)
+            else:
+                future.set_exception(RuntimeFailure(f"task {ref}: cannot write a result file: {exc}"))
+            return
+        future.set_result(result.get("data", result))
+
+    async def close(self) -> None:
+        """Stop the heartbeat and close the connection."""
+        for task in self._background[:1]:
+            task.cancel()
+        if self.websocket is not None:
+            await self.websocket.close()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    @staticmethod
+    def read_file(file_path: str) -> str:
+        """A file's bytes as base64 text: the value format of ``preload_files``."""
+        try:
+            return base64.b64encode(Path(file_path).read_bytes()).decode("ascii")
+        except OSError as exc:
+            raise TaskDefinitionError(f"cannot read {file_path}: {exc.strerror or exc}") from exc
+
+    def call_async(self, task_definition: Mapping[str, Any]) -> str:
+        """Queue a task and return its id; the result comes through :meth:`select_task`.
+
+        Local files (``wasm_path``, ``loader_path``) are read now, so a wrong path raises
+        :class:`TaskDefinitionError` here; marketplace resolution happens in the background
+        and fails the task's future.
+        """
+        if self._closed_reason is not None:
+            raise ClientConnectionError(f"cannot send a task: {self._closed_reason}")
+        definition = dict(task_definition)
+        ref = str(uuid.uuid4())
+        body: Optional[Dict[str, Any]] = None
+        if not definition.get("algorithm"):
+            if not definition.get("wasm_path") or not definition.get("loader_path"):
+                raise TaskDefinitionError(
+                    "a task definition needs `algorithm` (+ `algorithm_version`) or both `wasm_path` and `loader_path`",
+                    hint="after `motivus build`, point wasm_path/loader_path at build/NAME-VERSION.wasm and .js",
+                )
+            body = self._body(
+                definition,
+                self.read_file(definition["wasm_path"]),
+                self.read_file(definition["loader_path"]),
+                local_link(definition.get("data_link")),
+            )
+        result_files = definition.get("result_files") or {}
+        if not isinstance(result_files, Mapping):
+            raise TaskDefinitionError("`result_files` must be a dict of guest path -> local path")
+        future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+        self.tasks[ref] = future
+        self.result_files[ref] = {str(k): str(v) for k, v in result_files.items()}
+        asyncio.ensure_future(self._submit(ref, definition, body))
+        return ref
+
+    def _body(self, definition: Dict[str, Any], wasm: str, loader: str, data_link: Optional[str]) -> Dict[str, Any]:
+        return {
+            "arguments": definition.get("arguments"),
+            "params": definition.get("params"),
+            "run_type": "wasm",
+            "preload_files": definition.get("preload_files"),
+            "result_files": definition.get("result_files"),
+            "wasm": wasm,
+            "loader": loader,
+            "data_link": data_link,
+        }
+
+    async def _submit(self, ref: str, definition: Dict[str, Any], body: Optional[Dict[str, Any]]) -> None:
+        future = self.tasks[ref]
+        try:
+            if body is None:
+                name = str(definition["algorithm"])
+                version = str(definition.get("algorithm_version", "latest"))
+                key = (name, version)
+                if key not in self.algorithm_cache:
+                    loop = asyncio.get_running_loop()
+                    self.algorithm_cache[key] = await loop.run_in_executor(
+                        None, resolve_algorithm, name, version, self.token
+                    )
+                resolved = self.algorithm_cache[key]
+                body = self._body(
+                    definition,
+                    str(resolved["wasm"]),
+                    str(resolved["loader"]),
+                    definition.get("data_link") or resolved.get("data_link"),
+                )
+            payload = {
+                "body": body,
+                "type": "work" if definition.get("public_cluster") else "trusted_work",
+                "ref": ref,
+                "client_id": self.user_uuid,
+            }
+            await self._send(
+                {"topic": "room:client:" + self.channel_id, "event": "task", "payload": payload, "ref": None}
+            )
+        except ConnectionClosed as exc:
+            if not future.done():
+                future.set_exception(ClientConnectionError(f"task {ref} not sent: the connection closed ({exc})"))
+        except Exception as exc:  # resolution errors belong to this task's future
+            if not future.done():
+                future.set_exception(exc)
+
+    def select_task(self, task_id: str) -> "asyncio.Future[Any]":
+        """The task's future: awaiting it gives the algorithm's ``data``."""
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise TaskDefinitionError(f"no task with id {task_id!r} was created by this client") from None
+
+    def barrier(self, ids: Optional[List[str]] = None) -> "asyncio.Future[List[Any]]":
+        """A future of the results of all the given tasks, in order."""
+        return asyncio.ensure_future(asyncio.gather(*(self.select_task(k) for k in (ids or []))))
+
+    def task_output(self, task_id: str) -> Dict[str, Any]:
+        """The worker's ``stdout``, ``stderr`` and ``exit_code`` of a finished task."""
+        return self.outputs.get(task_id, {})
+
+    async def reply_result(self, task_id: str, is_valid: bool) -> None:
+        """Set a task's validation status (``set_validation``)."""
+        await self._send(
+            {
+                "topic": "room:client:" + self.channel_id,
+                "event": "set_validation",
+                "payload": {"is_valid": is_valid, "task_id": task_id, "client_id": self.user_uuid},
+                "ref": None,
+            }
+        )

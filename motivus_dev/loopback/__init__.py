@@ -1,0 +1,1 @@
+"""The local Waterbear server (``motivus loopback``): protocol logic and websocket server."""

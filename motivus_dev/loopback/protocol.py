@@ -1,0 +1,257 @@
+"""The Waterbear driver protocol, server side, as pure logic (no I/O).
+
+A :class:`Session` is one driver connection. :meth:`Session.handle` takes one text frame
+and returns what the server must do: frames to send (:class:`Send`), a task to start
+(:class:`StartTask`) or the connection to close (:class:`Close`). The websocket server
+(``server.py``) performs them. Every frame built here carries an ``event`` key, because
+the published 2.4.0 client reads ``message["event"]`` on every frame it receives.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from motivus_dev.runtime.package import encode_body
+
+LOBBY_TOPIC = "room:client?"
+CHANNEL_PREFIX = "room:client:"
+# Namespace for deriving a stable user id from a token (loopback has no user database).
+_USER_NAMESPACE = uuid.UUID("6c0b9a52-53d1-4f6e-9f3e-5b7d8d1a2c11")
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_CHANNEL_RE = re.compile(r"^room:client:(" + _UUID + r"):(" + _UUID + r")$")
+
+
+def user_uuid_for(token: str) -> str:
+    """The user id loopback assigns to a token: the same token always gets the same id."""
+    return str(uuid.uuid5(_USER_NAMESPACE, token))
+
+
+def frame(topic: str, event: str, payload: Dict[str, Any], ref: Union[str, int, None]) -> Dict[str, Any]:
+    """A Phoenix-channels frame."""
+    return {"topic": topic, "event": event, "payload": payload, "ref": ref}
+
+
+def reply(topic: str, ref: Union[str, int, None], status: str, response: Dict[str, Any]) -> Dict[str, Any]:
+    """A ``phx_reply`` frame."""
+    return frame(topic, "phx_reply", {"status": status, "response": response}, ref)
+
+
+def encode_output(text: Optional[str]) -> Optional[str]:
+    """Worker output as it goes on the wire: base64 of its UTF-8 bytes."""
+    if text is None:
+        return None
+    return base64.b64encode(text.encode("utf-8", "replace")).decode("ascii")
+
+
+def decode_output(value: Optional[str], encoding: Optional[str] = None) -> str:
+    """Worker output from a ``result`` payload: base64 when ``output_encoding`` says so,
+    else (a server that does not say) base64 when it strictly decodes, else the text itself."""
+    if not value:
+        return ""
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        # not base64 after all: show it as sent rather than lose it
+        return value
+
+
+def result_frame(
+    topic: str,
+    task_ref: str,
+    body: str,
+    stdout: Optional[str],
+    stderr: Optional[str],
+    exit_code: int = 0,
+    error: Optional[str] = None,
+) -> Dict[str, Any]:
+    """The ``result`` frame for a finished task.
+
+    ``stdout``/``stderr`` go out base64-encoded: the 2.4.0 client writes them to
+    ``.motivus/logs/`` with ``base64.b64decode`` (for every task, since it always records
+    result files), and plain text there raises in its listener and hangs the driver.
+    ``output_encoding``, ``exit_code`` and ``error`` are additions (the 2.4.0 client ignores
+    them) so that our client can decode the output and tell a failed task from a good one.
+    """
+    payload: Dict[str, Any] = {
+        "ref": task_ref,
+        "body": body,
+        "stdout": encode_output(stdout),
+        "stderr": encode_output(stderr),
+        "output_encoding": "base64",
+        "exit_code": exit_code,
+    }
+    if error is not None:
+        payload["error"] = error
+    return frame(topic, "result", payload, None)
+
+
+def failed_result_frame(topic: str, task_ref: str, message: str) -> Dict[str, Any]:
+    """A well-formed ``result`` frame for a task that failed before or outside the loader."""
+    return result_frame(topic, task_ref, encode_body({"data": None}), "", message, exit_code=1, error=message)
+
+
+@dataclass
+class Send:
+    """Send this frame to the driver."""
+
+    frame: Dict[str, Any]
+
+
+@dataclass
+class StartTask:
+    """Run this task; answer with a ``result`` frame on ``topic``."""
+
+    topic: str
+    ref: str
+    task_type: str
+    body: Dict[str, Any]
+
+
+@dataclass
+class Close:
+    """Close the connection (after sending any frames before this action)."""
+
+    code: int
+    reason: str
+
+
+Action = Union[Send, StartTask, Close]
+
+_TASK_FIELDS = ("params", "arguments", "preload_files", "result_files", "data_link")
+
+
+def check_task_body(body: Any) -> Optional[str]:
+    """Return why a task body is unusable, or None when its shape is right."""
+    if not isinstance(body, dict):
+        return "the task payload has no `body` object"
+    if body.get("run_type", "wasm") != "wasm":
+        return f"unsupported run_type {body.get('run_type')!r} (only 'wasm')"
+    for key in ("wasm", "loader"):
+        if not isinstance(body.get(key), str) or not body.get(key):
+            return (
+                f"the task body has no `{key}` (base64 of the package's {'.wasm' if key == 'wasm' else '.js loader'})"
+            )
+    params = body.get("params")
+    if params is not None and not isinstance(params, list):
+        return "`params` must be a list or null"
+    arguments = body.get("arguments")
+    if arguments is not None and not isinstance(arguments, (list, str)):
+        return "`arguments` must be a list of strings, a string or null"
+    for key in ("preload_files", "result_files"):
+        value = body.get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"`{key}` must be an object or null"
+    link = body.get("data_link")
+    if link is not None and not isinstance(link, str):
+        return "`data_link` must be a string or null"
+    return None
+
+
+class Session:
+    """The protocol state of one driver connection.
+
+    ``authorize(token) -> bool`` decides whether a token may join a channel; loopback
+    accepts every token unless given an allow-list.
+    """
+
+    def __init__(self, token: Optional[str], authorize: Optional[Callable[[str], bool]] = None) -> None:
+        self.token = token or ""
+        self.authorized = authorize(self.token) if authorize is not None else True
+        self.user_uuid = user_uuid_for(self.token)
+        self.channel: Optional[str] = None
+        self.lobby_joined = False
+
+    def handle(self, message: Union[str, bytes]) -> List[Action]:
+        """Process one incoming frame; return the actions, in order."""
+        if isinstance(message, bytes):
+            return self._malformed("binary frames are not part of the protocol (send JSON text)")
+        try:
+            msg = json.loads(message)
+        except json.JSONDecodeError as exc:
+            return self._malformed(f"the frame is not JSON ({exc.msg} at position {exc.pos})")
+        except ValueError as exc:  # e.g. invalid UTF-8
+            return self._malformed(f"the frame is not JSON ({exc})")
+        if not isinstance(msg, dict):
+            return self._malformed("the frame is JSON but not an object")
+        topic, event = msg.get("topic"), msg.get("event")
+        if not isinstance(topic, str) or not isinstance(event, str):
+            return self._malformed("the frame has no string `topic` and `event`")
+        ref = msg.get("ref")
+        if isinstance(ref, (dict, list, float)):
+            return self._malformed("`ref` must be a string, an integer or null")
+        payload = msg.get("payload")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            return self._malformed("`payload` must be an object")
+
+        if topic == "phoenix":
+            if event == "heartbeat":
+                return [Send(reply("phoenix", ref, "ok", {}))]
+            return [Send(reply(topic, ref, "error", {"reason": f"unknown event {event!r} on phoenix"}))]
+
+        if topic == LOBBY_TOPIC:
+            if event == "phx_join":
+                # The refusal of a bad token comes at the channel join (step 3), where the
+                # 2.4.0 client reports "Unauthorized"; here it would say "Internal server error".
+                self.lobby_joined = True
+                return [Send(reply(topic, ref, "ok", {"uuid": self.user_uuid}))]
+            if event == "phx_leave":
+                self.lobby_joined = False
+                return [Send(reply(topic, ref, "ok", {}))]
+            return [Send(reply(topic, ref, "error", {"reason": "unmatched topic"}))]
+
+        if topic.startswith(CHANNEL_PREFIX):
+            return self._channel(topic, event, payload, ref)
+
+        return [Send(reply(topic, ref, "error", {"reason": "unmatched topic"}))]
+
+    def _channel(self, topic: str, event: str, payload: Dict[str, Any], ref: Any) -> List[Action]:
+        if event == "phx_join":
+            if not self.authorized:
+                return [Send(reply(topic, ref, "error", {"reason": "unauthorized"}))]
+            match = _CHANNEL_RE.match(topic)
+            if match is None:
+                return [
+                    Send(
+                        reply(
+                            topic, ref, "error", {"reason": "malformed topic: expected room:client:<user uuid>:<uuid>"}
+                        )
+                    )
+                ]
+            if match.group(1).lower() != self.user_uuid:
+                return [Send(reply(topic, ref, "error", {"reason": "unauthorized"}))]
+            self.channel = topic
+            return [Send(reply(topic, ref, "ok", {}))]
+        if self.channel != topic:
+            return [Send(reply(topic, ref, "error", {"reason": "unmatched topic"}))]
+        if event == "phx_leave":
+            self.channel = None
+            return [Send(reply(topic, ref, "ok", {}))]
+        if event == "task":
+            return self._task(topic, payload, ref)
+        if event == "set_validation":
+            return [Send(reply(topic, ref, "ok", {}))] if ref is not None else []
+        return [Send(reply(topic, ref, "error", {"reason": f"unknown event {event!r}"}))]
+
+    def _task(self, topic: str, payload: Dict[str, Any], ref: Any) -> List[Action]:
+        task_ref = payload.get("ref")
+        if not isinstance(task_ref, str) or not task_ref:
+            return [Send(reply(topic, ref, "error", {"reason": "the task payload has no string `ref`"}))]
+        why = check_task_body(payload.get("body"))
+        if why is not None:
+            return [Send(failed_result_frame(topic, task_ref, f"task refused: {why}"))]
+        task_type = payload.get("type", "trusted_work")
+        return [StartTask(topic, task_ref, str(task_type), payload["body"])]
+
+    def _malformed(self, why: str) -> List[Action]:
+        return [
+            Send(frame("phoenix", "phx_error", {"reason": f"malformed frame: {why}"}, None)),
+            Close(1007, "malformed frame"),
+        ]

@@ -1,0 +1,285 @@
+"""``motivus loopback``: a local Waterbear server that runs tasks on the worker pool.
+
+The protocol decisions are in :mod:`motivus_dev.loopback.protocol`; this module does the
+I/O: websockets, the pool, per-connection task bookkeeping, ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Collection, Dict, List, Optional, Set
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from motivus_dev.errors import MotivusError, RuntimeFailure
+from motivus_dev.loopback.protocol import Close, Send, Session, StartTask, failed_result_frame, result_frame
+from motivus_dev.reporter import NullReporter, Reporter
+from motivus_dev.runtime.package import PackageStore
+from motivus_dev.runtime.pool import PoolStats, TaskSpec, WorkerPool
+
+DEFAULT_HOST = "localhost"
+DEFAULT_PORT = 7070
+SOCKET_PATH = "/client_socket/websocket"
+DEFAULT_MAX_SIZE = 256 << 20  # a frame carries the base64 wasm + loader
+
+
+@dataclass
+class LoopbackStats:
+    """A snapshot for live progress: connections plus the pool's queue and workers."""
+
+    connections: int
+    tasks_received: int
+    tasks_dropped: int
+    packages: int
+    pool: PoolStats
+
+
+@dataclass(eq=False)
+class _Connection:
+    ws: ServerConnection
+    session: Session
+    tasks: Set["asyncio.Task[None]"] = field(default_factory=set)
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class LoopbackServer:
+    """A websocket server speaking the Waterbear protocol, backed by a :class:`WorkerPool`.
+
+    ``tokens``: when given, only these application tokens may join; otherwise any token is
+    accepted (loopback is a local development server).
+    """
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+        tokens: Optional[Collection[str]] = None,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        reporter: Optional[Reporter] = None,
+    ) -> None:
+        self.pool = pool
+        self.host = host
+        self.port = port
+        self.max_size = max_size
+        self.tokens = frozenset(tokens) if tokens is not None else None
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.reporter: Reporter = reporter or NullReporter()
+        self.packages = PackageStore()
+        self._server: Optional[Server] = None
+        self._connections: Set[_Connection] = set()
+        self._received = 0
+        self._dropped = 0
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and start serving (the pool must already be started)."""
+        try:
+            self._server = await serve(
+                self._handle,
+                self.host,
+                self.port,
+                max_size=self.max_size,
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_timeout,
+                process_request=self._process_request,
+                # Results and packages are big JSON; compression costs more CPU than it saves
+                # on a local link.
+                compression=None,
+            )
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
+                hint="another loopback may be running; pick another --port",
+            ) from exc
+        sockets = list(self._server.sockets)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """The ``WEBSOCKET_URI`` drivers should use."""
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}{SOCKET_PATH}"
+
+    def stats(self) -> LoopbackStats:
+        """A cheap snapshot for live progress displays."""
+        return LoopbackStats(
+            connections=len(self._connections),
+            tasks_received=self._received,
+            tasks_dropped=self._dropped,
+            packages=len(self.packages),
+            pool=self.pool.stats(),
+        )
+
+    async def close(self, reason: str = "cancelled: the loopback server is shutting down") -> None:
+        """Stop accepting, fail running tasks with ``reason`` (result frames), close sockets."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close(close_connections=False)
+        # Pool first: running tasks end now with `reason`, and their result frames go out.
+        await self.pool.close(reason)
+        pending = [t for c in list(self._connections) for t in c.tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+        for conn in list(self._connections):
+            try:
+                await asyncio.wait_for(conn.ws.close(1001, "server shutting down"), 5.0)
+            except (asyncio.TimeoutError, ConnectionClosed):
+                pass
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def serve_forever(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then close cleanly."""
+        await stop.wait()
+        await self.close()
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Optional[Response]:
+        path = urllib.parse.urlsplit(request.path).path
+        if path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "ok\n")
+        if path != SOCKET_PATH:
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"not found; drivers connect to {SOCKET_PATH}\n")
+        return None
+
+    # -- a driver connection -------------------------------------------------------------
+
+    def _authorize(self, token: str) -> bool:
+        return self.tokens is None or token in self.tokens
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(ws.request.path if ws.request else "").query)
+        token = (query.get("token") or [""])[0]
+        conn = _Connection(ws, Session(token, self._authorize))
+        self._connections.add(conn)
+        peer = ws.remote_address
+        try:
+            async for message in ws:
+                for action in conn.session.handle(message):
+                    if isinstance(action, Send):
+                        await self._send(conn, action.frame)
+                    elif isinstance(action, StartTask):
+                        self._start_task(conn, action)
+                    elif isinstance(action, Close):
+                        self.reporter.warning(f"closing the connection from {peer}: {action.reason}")
+                        await ws.close(action.code, action.reason)
+                        return
+        except ConnectionClosed as exc:
+            if exc.rcvd is not None and exc.rcvd.code == 1009 or (exc.sent is not None and exc.sent.code == 1009):
+                self.reporter.warning(
+                    f"closed the connection from {peer}: a frame was larger than {self.max_size} bytes"
+                )
+        finally:
+            self._connections.discard(conn)
+            dropped = [t for t in conn.tasks if not t.done()]
+            if dropped and not self._closing:
+                self._dropped += len(dropped)
+                self.reporter.warning(f"driver {peer} went away: cancelling {len(dropped)} task(s)")
+            for task in dropped:
+                task.cancel()
+
+    async def _send(self, conn: _Connection, frame: Dict[str, Any]) -> None:
+        text = json.dumps(frame, separators=(",", ":"))
+        async with conn.send_lock:
+            await conn.ws.send(text)
+
+    def _start_task(self, conn: _Connection, action: StartTask) -> None:
+        self._received += 1
+        body = action.body
+        try:
+            package = self.packages.intern_wire(body["wasm"], body["loader"])
+        except MotivusError as exc:
+            task = asyncio.ensure_future(
+                self._send_quietly(conn, failed_result_frame(action.topic, action.ref, f"task refused: {exc}"))
+            )
+        else:
+            # Only small fields and the shared package are kept per queued task: the frame's
+            # own copy of the wasm and loader is dropped with `body` after this function.
+            spec = TaskSpec(
+                package=package,
+                params=body.get("params"),
+                arguments=body.get("arguments"),
+                preload_files=body.get("preload_files"),
+                result_files=body.get("result_files"),
+                data_link=body.get("data_link") or None,
+                data_sha256=body.get("data_sha256") if isinstance(body.get("data_sha256"), str) else None,
+            )
+            task = asyncio.ensure_future(self._run_task(conn, action.topic, action.ref, spec))
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    async def _run_task(self, conn: _Connection, topic: str, ref: str, spec: TaskSpec) -> None:
+        result = await self.pool.run(spec, label=ref[:8])
+        await self._send_quietly(
+            conn, result_frame(topic, ref, result.body, result.stdout, result.stderr, result.exit_code, result.error)
+        )
+
+    async def _send_quietly(self, conn: _Connection, frame: Dict[str, Any]) -> None:
+        try:
+            await self._send(conn, frame)
+        except ConnectionClosed:
+            pass
+
+
+async def run_loopback(
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    workers: Optional[int] = None,
+    timeout: float = 300.0,
+    memory_mb: int = 2048,
+    max_size: int = DEFAULT_MAX_SIZE,
+    tokens: Optional[Collection[str]] = None,
+    reporter: Optional[Reporter] = None,
+    stop: Optional[asyncio.Event] = None,
+    on_ready: Optional[Any] = None,
+) -> None:
+    """Start a pool and a loopback server, serve until ``stop`` is set, then shut down.
+
+    ``on_ready(server)`` is called once listening (the CLI prints ``server.url`` and polls
+    ``server.stats()`` for live progress). On cancellation (Ctrl-C) it shuts down cleanly too.
+    """
+    reporter = reporter or NullReporter()
+    pool = WorkerPool(workers, timeout, memory_mb, reporter=reporter)
+    await pool.start()
+    server = LoopbackServer(pool, host, port, max_size=max_size, tokens=tokens, reporter=reporter)
+    try:
+        await server.start()
+    except BaseException:
+        await pool.close()
+        raise
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await asyncio.shield(server.close())
+
+
+__all__: List[str] = [
+    "LoopbackServer",
+    "LoopbackStats",
+    "run_loopback",
+    "DEFAULT_PORT",
+    "DEFAULT_HOST",
+    "SOCKET_PATH",
+    "DEFAULT_MAX_SIZE",
+]

@@ -1,0 +1,95 @@
+"""Administration of a self-hosted marketplace's data directory (the CLI's
+``motivus marketplace user add | token create | algorithm create | algorithm add-maintainer``).
+
+They work on the data directory directly (not over HTTP), so they can run while the server
+runs: the database is in WAL mode and every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from motivus_dev.marketplace.store import ROLE_MAINTAINER, ROLE_OWNER, Store
+from motivus_dev.reporter import NullReporter, Reporter
+
+
+@dataclass
+class UserResult:
+    """A user that was added."""
+
+    id: int
+    name: str
+
+
+@dataclass
+class TokenResult:
+    """A new token. ``token`` is shown once: only its sha256 is stored."""
+
+    user: str
+    kind: str
+    token: str
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return f"TokenResult(user={self.user!r}, kind={self.kind!r}, token=<hidden>)"
+
+
+@dataclass
+class AlgorithmResult:
+    """An algorithm and the names of its owners and maintainers."""
+
+    id: int
+    name: str
+    is_public: bool
+    owners: List[str] = field(default_factory=list)
+    maintainers: List[str] = field(default_factory=list)
+
+
+def _algorithm_result(store: Store, algorithm_id: int) -> AlgorithmResult:
+    algorithm = store.get_algorithm(algorithm_id)
+    names = store.user_names()
+    return AlgorithmResult(
+        id=algorithm.id,
+        name=algorithm.name,
+        is_public=algorithm.is_public,
+        owners=sorted(names[u] for u, r in algorithm.roles.items() if r == ROLE_OWNER),
+        maintainers=sorted(names[u] for u, r in algorithm.roles.items() if r == ROLE_MAINTAINER),
+    )
+
+
+def add_user(data_dir: Path, name: str, reporter: Optional[Reporter] = None) -> UserResult:
+    """Add a user (names are unique)."""
+    row = Store(Path(data_dir)).add_user(name)
+    (reporter or NullReporter()).info(f"added user {name}")
+    return UserResult(id=row.id, name=row.name)
+
+
+def create_token(data_dir: Path, user: str, kind: str, reporter: Optional[Reporter] = None) -> TokenResult:
+    """Create a ``personal`` (publishes) or ``application`` (reads, downloads) token."""
+    token = Store(Path(data_dir)).create_token(user, kind)
+    (reporter or NullReporter()).info(f"created a {kind} token for {user}; it is shown only once")
+    return TokenResult(user=user, kind=kind, token=token)
+
+
+def create_algorithm(
+    data_dir: Path,
+    name: str,
+    owner: str,
+    reporter: Optional[Reporter] = None,
+    *,
+    is_public: bool = True,
+) -> AlgorithmResult:
+    """Create an algorithm owned by user ``owner``."""
+    store = Store(Path(data_dir))
+    algorithm = store.create_algorithm(name, store.get_user(owner).id, is_public=is_public)
+    (reporter or NullReporter()).info(f"created algorithm {name} owned by {owner}")
+    return _algorithm_result(store, algorithm.id)
+
+
+def add_maintainer(data_dir: Path, algorithm: str, user: str, reporter: Optional[Reporter] = None) -> AlgorithmResult:
+    """Let ``user`` publish versions of ``algorithm``."""
+    store = Store(Path(data_dir))
+    row = store.add_maintainer(algorithm, user)
+    (reporter or NullReporter()).info(f"{user} is now a maintainer of {algorithm}")
+    return _algorithm_result(store, row.id)

@@ -1,0 +1,588 @@
+"""The local marketplace's HTTP server (marketplace-api.md), on starlette + uvicorn.
+
+Routes (``API = /api/package_registry``), each also answered with a trailing slash so
+clients that add or omit one (the published 2.4.0 CLI uses ``/algorithms/?name=`` and
+``/algorithms/{id}/versions``) are served without a redirect, which would drop a POST body:
+
+* ``GET  API/algorithms/?name=NAME``           list (``name`` filters), any token
+* ``POST API/algorithms/``                     create, personal token, creator is OWNER
+* ``GET  API/algorithms/{id}``                 one algorithm
+* ``GET  API/algorithms/{id}/versions``        its versions
+* ``POST API/algorithms/{id}/versions``        publish (multipart ``version`` + ``package``)
+* ``GET  API/algorithms/{id}/versions/{vid}``  one version
+* ``GET  API/files/{sha256}/{file name}``      downloads (``wasm_url``, ``loader_url``, ...)
+
+Any other method on those paths is 405: published versions are immutable.
+
+Downloads need no token: the published client and the workers fetch ``wasm_url`` and
+``data_url`` without any header. The URLs are capability URLs: they are only handed out to
+application tokens, they name the file's sha256 (unguessable without the content), and
+only files of committed versions are served.
+
+starlette and uvicorn are imported by this module only, which the CLI imports lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from motivus_dev.errors import MarketplaceError
+from motivus_dev.marketplace.store import (
+    AlgorithmRow,
+    AlreadyExists,
+    NotFound,
+    Principal,
+    Store,
+    VersionRow,
+)
+from motivus_dev.marketplace.validation import (
+    PackageLimits,
+    PackageRejected,
+    ValidatedPackage,
+    check_file_name,
+    check_names,
+    extract_package,
+    fsync_write,
+)
+from motivus_dev.reporter import Reporter
+
+API = "/api/package_registry"
+_SHA256_CHARS = set("0123456789abcdef")
+_CONTENT_TYPES = {
+    ".wasm": "application/wasm",
+    ".js": "text/javascript",
+    ".zip": "application/zip",
+}
+
+Scope = Dict[str, Any]
+Message = Dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class UploadTooLarge(Exception):
+    """The request body passed the upload limit."""
+
+
+class _BodyLimit:
+    """ASGI wrapper that stops reading a request body past ``limit`` bytes.
+
+    A Content-Length check alone would miss chunked uploads; counting what is received
+    covers both, and the endpoint turns the exception into a 413.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise UploadTooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _errors(status: int, errors: Dict[str, List[str]], headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+    return JSONResponse({"errors": errors}, status_code=status, headers=headers)
+
+
+def _detail(status: int, message: str) -> JSONResponse:
+    return _errors(status, {"detail": [message]})
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return token.strip()
+
+
+class MarketplaceApp:
+    """The request handlers over one :class:`Store`."""
+
+    def __init__(self, store: Store, limits: PackageLimits, public_url: Optional[str] = None) -> None:
+        self.store = store
+        self.limits = limits
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _principal(self, request: Request) -> Optional[Principal]:
+        token = _bearer(request)
+        if not token:
+            return None
+        return await run_in_threadpool(self.store.authenticate, token)
+
+    def _base_url(self, request: Request) -> str:
+        if self.public_url:
+            return self.public_url
+        return str(request.base_url).rstrip("/")
+
+    @staticmethod
+    def _visible(algorithm: AlgorithmRow, principal: Principal) -> bool:
+        return algorithm.is_public or principal.user_id in algorithm.roles
+
+    def version_json(self, version: VersionRow, principal: Principal, base: str) -> Dict[str, Any]:
+        body: Dict[str, Any] = {
+            "id": version.id,
+            "name": version.name,
+            "metadata": version.metadata,
+            "inserted_at": version.inserted_at,
+        }
+        if principal.kind == "application":
+            names = version.file_names()
+
+            def url(sha: str, name: str) -> str:
+                return f"{base}{API}/files/{sha}/{name}"
+
+            body.update(
+                {
+                    # hash: sha256 of the package zip as published; the *_hash fields are
+                    # the sha256 of each served file (docs/marketplace.md).
+                    "hash": version.package_sha256,
+                    "wasm_url": url(version.wasm_sha256, names["wasm"]),
+                    "loader_url": url(version.loader_sha256, names["loader"]),
+                    "data_url": url(version.data_sha256, names["data"]) if version.data_sha256 else None,
+                    "package_url": url(version.package_sha256, names["package"]),
+                    "wasm_hash": version.wasm_sha256,
+                    "loader_hash": version.loader_sha256,
+                    "data_hash": version.data_sha256,
+                }
+            )
+        return body
+
+    def algorithm_json(self, algorithm: AlgorithmRow, principal: Principal, base: str) -> Dict[str, Any]:
+        return {
+            "id": algorithm.id,
+            "name": algorithm.name,
+            "is_public": algorithm.is_public,
+            "cost": algorithm.cost,
+            "charge_schema": algorithm.charge_schema,
+            "inserted_at": algorithm.inserted_at,
+            "versions": [self.version_json(v, principal, base) for v in algorithm.versions],
+        }
+
+    async def _algorithm_for(self, request: Request, principal: Principal) -> Optional[AlgorithmRow]:
+        try:
+            algorithm = await run_in_threadpool(self.store.get_algorithm, int(request.path_params["id"]))
+        except NotFound:
+            return None
+        return algorithm if self._visible(algorithm, principal) else None
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    async def list_algorithms(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        name = request.query_params.get("name")
+        algorithms = await run_in_threadpool(self.store.list_algorithms, name)
+        base = self._base_url(request)
+        data = [self.algorithm_json(a, principal, base) for a in algorithms if self._visible(a, principal)]
+        return JSONResponse({"data": data})
+
+    async def create_algorithm(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        if principal.kind != "personal":
+            return _detail(403, "forbidden: creating algorithms needs a personal access token")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _errors(400, {"detail": ["the body is not valid JSON"]})
+        fields = body.get("algorithm") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            return _errors(422, {"algorithm": ["can't be blank"]})
+        name = fields.get("name")
+        if not isinstance(name, str) or not name:
+            return _errors(422, {"name": ["can't be blank"]})
+        is_public = fields.get("is_public", True)
+        try:
+            algorithm = await run_in_threadpool(
+                lambda: self.store.create_algorithm(name, principal.user_id, is_public=bool(is_public))
+            )
+        except AlreadyExists:
+            return _errors(422, {"name": ["has already been taken"]})
+        except MarketplaceError as exc:
+            return _errors(422, {"name": [exc.message]})
+        location = f"{API}/algorithms/{algorithm.id}"
+        return JSONResponse(
+            {"data": self.algorithm_json(algorithm, principal, self._base_url(request))},
+            status_code=201,
+            headers={"location": location},
+        )
+
+    async def show_algorithm(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        algorithm = await self._algorithm_for(request, principal)
+        if algorithm is None:
+            return _detail(404, "Not Found")
+        return JSONResponse({"data": self.algorithm_json(algorithm, principal, self._base_url(request))})
+
+    async def list_versions(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        algorithm = await self._algorithm_for(request, principal)
+        if algorithm is None:
+            return _detail(404, "Not Found")
+        base = self._base_url(request)
+        return JSONResponse({"data": [self.version_json(v, principal, base) for v in algorithm.versions]})
+
+    async def show_version(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        algorithm = await self._algorithm_for(request, principal)
+        if algorithm is None:
+            return _detail(404, "Not Found")
+        vid = int(request.path_params["vid"])
+        for version in algorithm.versions:
+            if version.id == vid:
+                return JSONResponse({"data": self.version_json(version, principal, self._base_url(request))})
+        return _detail(404, "Not Found")
+
+    async def create_version(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        algorithm = await self._algorithm_for(request, principal)
+        if algorithm is None:
+            return _detail(404, "Not Found")
+        if principal.kind != "personal":
+            return _detail(403, "forbidden: publishing needs a personal access token")
+        if principal.user_id not in algorithm.roles:
+            return _detail(
+                403, f"forbidden: user {principal.user_name!r} is not an owner or maintainer of {algorithm.name!r}"
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limits.max_upload_bytes:
+            return _errors(413, {"package": [f"is too large (limit {self.limits.max_upload_bytes} bytes)"]})
+        try:
+            form = await _read_form(request)
+        except UploadTooLarge:
+            return _errors(413, {"package": [f"is too large (limit {self.limits.max_upload_bytes} bytes)"]})
+        except HTTPException as exc:
+            return _errors(400, {"detail": [f"malformed multipart body: {exc.detail}"]})
+        try:
+            return await self._publish(request, principal, algorithm, form)
+        finally:
+            await form.close()
+
+    async def _publish(self, request: Request, principal: Principal, algorithm: AlgorithmRow, form: Any) -> Response:
+        raw = form.get("version")
+        if isinstance(raw, UploadFile):  # a client may send the JSON as a file part
+            raw = (await raw.read()).decode("utf-8", errors="replace")
+        if not isinstance(raw, str) or not raw:
+            return _errors(422, {"version": ["can't be blank"]})
+        try:
+            version_fields = json.loads(raw)
+        except ValueError:
+            return _errors(422, {"version": ["is not valid JSON"]})
+        if not isinstance(version_fields, dict):
+            return _errors(422, {"version": ["is invalid"]})
+        version = version_fields.get("name")
+        if not isinstance(version, str) or not version:
+            return _errors(422, {"name": ["can't be blank"]})
+        metadata = version_fields.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            return _errors(422, {"metadata": ["is invalid"]})
+        try:
+            check_names(algorithm.name, version)
+        except PackageRejected as exc:
+            return _errors(422, {exc.field: [exc.reason]})
+        if await run_in_threadpool(self.store.version_exists, algorithm.id, version):
+            return _errors(422, {"name": ["has already been taken"]})
+        package = form.get("package")
+        if not isinstance(package, UploadFile):
+            return _errors(422, {"package": ["can't be blank"]})
+        try:
+            check_file_name(package.filename, algorithm.name, version)
+            row = await run_in_threadpool(self._store_upload, algorithm, version, package, metadata)
+        except PackageRejected as exc:
+            return _errors(422, {exc.field: [exc.reason]})
+        except AlreadyExists:
+            return _errors(422, {"name": ["has already been taken"]})
+        location = f"{API}/algorithms/{algorithm.id}/versions/{row.id}"
+        return JSONResponse(
+            {"data": self.version_json(row, principal, self._base_url(request))},
+            status_code=201,
+            headers={"location": location},
+        )
+
+    def _store_upload(
+        self, algorithm: AlgorithmRow, version: str, package: UploadFile, metadata: Dict[str, Any]
+    ) -> VersionRow:
+        """Runs in a worker thread: copy, validate fully, then install and commit."""
+        scratch = self.store.new_scratch_dir()
+        try:
+            upload_path = scratch / "upload.zip"
+            package.file.seek(0)
+            digest, _size = fsync_write(package.file, upload_path, max_bytes=self.limits.max_upload_bytes)
+            extracted_dir = scratch / "files"
+            extracted_dir.mkdir()
+            validated: ValidatedPackage = extract_package(
+                upload_path, algorithm.name, version, extracted_dir, self.limits, package_sha256=digest
+            )
+            return self.store.publish_version(algorithm, validated, metadata)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    async def download(self, request: Request) -> Response:
+        sha = str(request.path_params["sha"])
+        file_name = str(request.path_params["file_name"])
+        if len(sha) != 64 or not set(sha) <= _SHA256_CHARS:
+            return _detail(404, "Not Found")
+        path = await run_in_threadpool(self.store.find_download, sha, file_name)
+        if path is None or not path.exists():
+            return _detail(404, "Not Found")
+        suffix = ".zip" if file_name.endswith(".zip") else Path(file_name).suffix
+        return FileResponse(
+            str(path),
+            media_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
+            filename=file_name,
+            # Content-addressed: the bytes behind this URL never change.
+            headers={"cache-control": "public, max-age=31536000, immutable"},
+        )
+
+
+async def _read_form(request: Request) -> Any:
+    try:
+        return await request.form(max_files=2, max_fields=8)
+    except TypeError:  # starlette before 0.26 has no limits on form()
+        return await request.form()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "error")
+    headers = getattr(exc, "headers", None)
+    if status == 405:
+        detail = "Method Not Allowed (published versions are immutable)"
+    return _errors(status, {"detail": [str(detail)]}, headers=headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return _errors(500, {"detail": ["internal server error"]})
+
+
+def create_app(data_dir: Path, *, public_url: Optional[str] = None, limits: Optional[PackageLimits] = None) -> ASGIApp:
+    """The ASGI application serving one data directory."""
+    limits = limits or PackageLimits()
+    handlers = MarketplaceApp(Store(Path(data_dir)), limits, public_url)
+    algorithms = f"{API}/algorithms"
+    routes: List[Route] = []
+    for suffix in ("", "/"):
+        routes += [
+            Route(algorithms + suffix, handlers.list_algorithms, methods=["GET"]),
+            Route(algorithms + suffix, handlers.create_algorithm, methods=["POST"]),
+            Route(f"{algorithms}/{{id:int}}{suffix}", handlers.show_algorithm, methods=["GET"]),
+            Route(f"{algorithms}/{{id:int}}/versions{suffix}", handlers.list_versions, methods=["GET"]),
+            Route(f"{algorithms}/{{id:int}}/versions{suffix}", handlers.create_version, methods=["POST"]),
+            Route(f"{algorithms}/{{id:int}}/versions/{{vid:int}}{suffix}", handlers.show_version, methods=["GET"]),
+        ]
+    routes.append(Route(f"{API}/files/{{sha}}/{{file_name}}", handlers.download, methods=["GET", "HEAD"]))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    # The body limit leaves room for the multipart framing around the package.
+    return _BodyLimit(app, limits.max_upload_bytes + 1024 * 1024)  # type: ignore[arg-type]
+
+
+@dataclass
+class ServeResult:
+    """What :func:`serve` reports when the server has stopped."""
+
+    url: str
+    data_dir: Path
+    cleaned_scratch_entries: int
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise MarketplaceError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="choose another --port, or stop the program that uses it",
+        ) from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+class RunningServer:
+    """A marketplace server running in a background thread (tests, loopback)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        public_url: Optional[str] = None,
+        limits: Optional[PackageLimits] = None,
+        app_wrapper: Optional[Callable[[ASGIApp], ASGIApp]] = None,
+    ) -> None:
+        """Start serving ``data_dir`` on ``host:port`` (0: a free port, see ``.port``).
+
+        ``app_wrapper`` wraps the ASGI app (tests put a flaky or tampering layer in front).
+        """
+        import uvicorn
+
+        self.data_dir = Path(data_dir)
+        Store(self.data_dir).clean_scratch()
+        self._sock = _bind(host, port)
+        self.port = int(self._sock.getsockname()[1])
+        self.url = _url(host, self.port)
+        app = create_app(self.data_dir, public_url=public_url, limits=limits)
+        if app_wrapper is not None:
+            app = app_wrapper(app)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="marketplace", daemon=True
+        )
+        self._thread.start()
+        self._wait_started()
+
+    def _wait_started(self, timeout: float = 20.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise MarketplaceError("the marketplace server thread stopped during start-up")
+            if time.monotonic() > deadline:
+                raise MarketplaceError("the marketplace server did not start in time")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    reporter: Reporter,
+    *,
+    public_url: Optional[str] = None,
+    limits: Optional[PackageLimits] = None,
+    access_log: bool = False,
+    on_ready: Optional[Callable[[str], None]] = None,
+) -> ServeResult:
+    """Serve the marketplace API until interrupted (Ctrl-C / SIGTERM); blocking.
+
+    ``port`` 0 picks a free port; ``on_ready`` receives the URL once it listens.
+    """
+    import uvicorn
+
+    data_dir = Path(data_dir)
+    store = Store(data_dir)
+    cleaned = store.clean_scratch()
+    if cleaned:
+        reporter.warning(f"removed {cleaned} leftover upload(s) from an interrupted run")
+    sock = _bind(host, port)
+    url = _url(host, int(sock.getsockname()[1]))
+    app = create_app(data_dir, public_url=public_url, limits=limits)
+    config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="off")
+    server = uvicorn.Server(config)
+    reporter.info(f"marketplace listening on {url} (data in {data_dir})")
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return ServeResult(url=url, data_dir=data_dir, cleaned_scratch_entries=cleaned)
+
+
+class _PrintReporter:
+    def info(self, message: str) -> None:
+        print(message, flush=True)
+
+    def warning(self, message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    def step(self, name: str, total: Optional[float] = None) -> None:
+        pass
+
+    def advance(self, amount: float = 1.0) -> None:
+        pass
+
+    def output(self, line: str) -> None:
+        print(line, flush=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m motivus_dev.marketplace.server``: the server without the CLI (tests)."""
+    parser = argparse.ArgumentParser(prog="python -m motivus_dev.marketplace.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4000)
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--public-url", default=None)
+    args = parser.parse_args(argv)
+    try:
+        serve(args.host, args.port, args.data_dir, _PrintReporter(), public_url=args.public_url)
+    except MarketplaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

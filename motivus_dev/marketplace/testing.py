@@ -1,0 +1,105 @@
+"""Small real packages for tests of the marketplace and of what uses it (drivers, e2e).
+
+:func:`minimal_wasm` is a valid WebAssembly module (the 8-byte header), optionally with a
+custom section of ``padding`` bytes to make it large; :func:`build_package` writes a
+``NAME-VERSION.zip`` the way ``motivus build`` lays it out.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, Optional
+
+WASM_HEADER = b"\x00asm\x01\x00\x00\x00"
+TINY_LOADER = b"// tiny test loader\nonmessage = () => postMessage({body: '', stdout: '', stderr: '', exitCode: 0});\n"
+
+
+def _leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def minimal_wasm(padding: int = 0, *, random_padding: bool = True) -> bytes:
+    """A valid module; ``padding`` > 0 adds a custom section of that many bytes (random
+    bytes by default, so the zip cannot compress them)."""
+    if padding <= 0:
+        return WASM_HEADER
+    name = b"pad"
+    payload = _leb128(len(name)) + name + (os.urandom(padding) if random_padding else b"\x00" * padding)
+    return WASM_HEADER + b"\x00" + _leb128(len(payload)) + payload
+
+
+def data_zip(files: Dict[str, bytes]) -> bytes:
+    """A ``.data.zip`` (starting filesystem) holding ``files``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def build_package(
+    directory: Path,
+    name: str,
+    version: str,
+    *,
+    wasm: Optional[bytes] = None,
+    loader: bytes = TINY_LOADER,
+    data: Optional[bytes] = None,
+    extra: Optional[Dict[str, bytes]] = None,
+    file_name: Optional[str] = None,
+) -> Path:
+    """Write ``directory/NAME-VERSION.zip`` (or ``file_name``) and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (file_name or f"{name}-{version}.zip")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}-{version}.js", loader)
+        archive.writestr(f"{name}-{version}.wasm", minimal_wasm() if wasm is None else wasm)
+        if data is not None:
+            archive.writestr(f"{name}-{version}.data.zip", data)
+        for entry, content in (extra or {}).items():
+            archive.writestr(entry, content)
+    return path
+
+
+class Seed:
+    """A data directory with users ``alice`` (owner of ``algo``) and ``bob`` (no rights),
+    each with a personal and an application token."""
+
+    def __init__(self, data_dir: Path, algorithm: str = "algo") -> None:
+        from motivus_dev.marketplace import admin
+
+        self.data_dir = Path(data_dir)
+        self.algorithm = algorithm
+        self.tokens: Dict[str, str] = {}
+        for user in ("alice", "bob"):
+            admin.add_user(self.data_dir, user)
+            for kind in ("personal", "application"):
+                self.tokens[f"{user}_{kind}"] = admin.create_token(self.data_dir, user, kind).token
+        self.algorithm_id = admin.create_algorithm(self.data_dir, algorithm, "alice").id
+
+    @property
+    def alice(self) -> str:
+        """alice's personal token (publishes to ``algo``)."""
+        return self.tokens["alice_personal"]
+
+    @property
+    def app(self) -> str:
+        """alice's application token (reads, downloads)."""
+        return self.tokens["alice_application"]
+
+    @property
+    def bob(self) -> str:
+        """bob's personal token (may not publish to ``algo``)."""
+        return self.tokens["bob_personal"]

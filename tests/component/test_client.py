@@ -1,0 +1,180 @@
+"""The driver client's configuration, and the published motivus 2.4.0 client (Python 3.9,
+websockets 8.1) running a driver against our loopback server unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from motivus_dev.client import Client, TaskDefinitionError, load_settings
+from motivus_dev.envfile import read_dotenv
+from motivus_dev.errors import MarketplaceError, MotivusError
+from motivus_dev.loopback.server import LoopbackServer
+from motivus_dev.runtime.pool import WorkerPool
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
+import helpers  # noqa: E402
+
+
+def test_settings_env_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: None) -> None:
+    (tmp_path / ".env").write_text(
+        "# comment\nWEBSOCKET_URI=ws://from-dotenv:1/x\nexport APPLICATION_TOKEN='dot-token'\n"
+    )
+    assert read_dotenv(tmp_path / ".env") == {"WEBSOCKET_URI": "ws://from-dotenv:1/x", "APPLICATION_TOKEN": "dot-token"}
+    assert load_settings(tmp_path) == ("ws://from-dotenv:1/x", "dot-token")
+    monkeypatch.setenv("APPLICATION_TOKEN", "env-token")
+    assert load_settings(tmp_path) == ("ws://from-dotenv:1/x", "env-token")
+    monkeypatch.setenv("WEBSOCKET_URI", "ws://env:2/y")
+    assert load_settings(tmp_path) == ("ws://env:2/y", "env-token")
+    assert load_settings(tmp_path / "nowhere")[0] == "ws://env:2/y"
+
+
+def test_read_file_and_bad_definitions(tmp_path: Path) -> None:
+    (tmp_path / "f.bin").write_bytes(b"\x00\x01abc")
+    assert base64.b64decode(Client.read_file(str(tmp_path / "f.bin"))) == b"\x00\x01abc"
+    with pytest.raises(TaskDefinitionError, match="cannot read"):
+        Client.read_file(str(tmp_path / "missing"))
+
+    async def go() -> None:
+        client = Client("ws://unused", "t")  # no connection needed to check definitions
+        with pytest.raises(TaskDefinitionError, match="wasm_path"):
+            client.call_async({"params": [1]})
+        with pytest.raises(TaskDefinitionError, match="cannot read"):
+            client.call_async({"wasm_path": str(tmp_path / "no.wasm"), "loader_path": str(tmp_path / "f.bin")})
+
+    asyncio.run(go())
+
+
+def test_algorithm_resolution_goes_through_the_marketplace_hook(tmp_path: Path) -> None:
+    helpers.need_node()
+
+    async def go() -> None:
+        pool = WorkerPool(1, 20.0, 512)
+        await pool.start()
+        server = LoopbackServer(pool, "127.0.0.1", 0)
+        await server.start()
+        try:
+            client = await Client.connect(server.url, "t")
+            task = client.call_async({"algorithm": "kmeans", "algorithm_version": "0.0.1", "params": [1]})
+            try:
+                await client.select_task(task)
+            except MotivusError as exc:
+                # without the marketplace module, or without a reachable registry: a clear error
+                assert "kmeans" in str(exc) or isinstance(exc, MarketplaceError)
+            await client.close()
+        finally:
+            await server.close()
+
+    asyncio.run(go())
+
+
+def _python39() -> Optional[str]:
+    candidates = [os.environ.get("MOTIVUS_PYTHON39", "")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
+    candidates += ["python3.9"]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and out.stdout.startswith("Python 3.9"):
+            return candidate
+    return None
+
+
+def _motivus24_venv() -> Path:
+    """A cached python3.9 venv with the published motivus==2.4.0 client."""
+    cache = Path(os.environ.get("MOTIVUS_CACHE_DIR") or Path.home() / ".cache" / "motivus")
+    venv = cache / "venv-motivus-2.4.0"
+    python = venv / "bin" / "python"
+    if (
+        python.exists()
+        and subprocess.run([str(python), "-c", "import motivus.client"], capture_output=True).returncode == 0
+    ):
+        return python
+    py39 = _python39()
+    if py39 is None:
+        pytest.skip("needs python3.9 (pyenv) for the published motivus 2.4.0 client")
+    subprocess.run([py39, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "motivus==2.4.0"], capture_output=True, text=True, timeout=600
+    )
+    if install.returncode != 0:
+        pytest.skip(f"cannot install motivus==2.4.0 from the package index: {install.stderr[-500:]}")
+    return python
+
+
+DRIVER = textwrap.dedent("""
+    import asyncio, json, sys
+    from motivus.client import Client
+
+    async def main():
+        motivus = await Client.connect()
+        task = {
+            "wasm_path": sys.argv[1],
+            "loader_path": sys.argv[2],
+            "params": [20, 22],
+            "preload_files": {"/in/data.txt": motivus.read_file("input.txt")},
+            "result_files": {"/out/data.txt": "results/sub/data.txt"},
+        }
+        ids = [motivus.call_async(dict(task, params=[20, i])) for i in range(3)]
+        results = await motivus.barrier(ids)
+        failed = await motivus.select_task(motivus.call_async({"wasm_path": sys.argv[3], "loader_path": sys.argv[2]}))
+        print(json.dumps({"results": results, "failed": failed}))
+
+    asyncio.run(main())
+""")
+
+
+def test_published_240_client_runs_a_driver_against_loopback(tmp_path: Path) -> None:
+    helpers.need_node()
+    python = _motivus24_venv()
+    add = helpers.write_package("add", tmp_path / "pkg")
+    loop = helpers.write_package("loop", tmp_path / "pkg")
+    work = tmp_path / "driver"
+    work.mkdir()
+    (work / "driver.py").write_text(DRIVER)
+    (work / "input.txt").write_bytes(b"line one\nline two\n\x00\xff")
+
+    async def go() -> None:
+        pool = WorkerPool(2, 1.5, 512)
+        await pool.start()
+        server = LoopbackServer(pool, "127.0.0.1", 0)
+        await server.start()
+        try:
+            env = dict(os.environ, WEBSOCKET_URI=server.url, APPLICATION_TOKEN="any-token")
+            proc = await asyncio.create_subprocess_exec(
+                str(python),
+                "driver.py",
+                add["wasm_path"],
+                add["loader_path"],
+                loop["wasm_path"],
+                cwd=str(work),
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            assert proc.returncode == 0, err.decode()
+            report = json.loads(out.decode().strip().splitlines()[-1])
+            assert report["results"] == [20, 21, 22]
+            # a failed task still gets a well-formed result frame: 2.4.0 resolves it to None
+            assert report["failed"] is None
+            assert (work / "results" / "sub" / "data.txt").read_bytes() == b"line one\nline two\n\x00\xff"
+            assert server.stats().pool.done == 4 and server.stats().pool.failed == 1
+        finally:
+            await server.close()
+
+    asyncio.run(go())

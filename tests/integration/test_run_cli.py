@@ -1,0 +1,150 @@
+"""`motivus test` and `motivus loopback` from the command line, on packages built from the
+templates; the seed's driver runs unchanged against loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, Set
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from kmeans_data import SEED_LABELS
+
+from motivus_dev.cli import main
+
+pytestmark = pytest.mark.integration
+
+MOTIVUS = [sys.executable, "-m", "motivus_dev"]
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    parent = tmp_path_factory.mktemp("run")
+    made = {}
+    for lang in ("rust", "c"):
+        result = CliRunner().invoke(main, ["-C", str(parent), "new", f"km{lang}", "--lang", lang, "--defaults"])
+        assert result.exit_code == 0, result.output
+        result = CliRunner().invoke(main, ["-C", str(parent / f"km{lang}"), "build", "--toolchain", "host"])
+        assert result.exit_code == 0, result.output
+        made[lang] = parent / f"km{lang}"
+    return made
+
+
+def test_motivus_test_passes_the_template_fixtures_and_writes_junit(projects: Dict[str, Path], tmp_path: Path) -> None:
+    report = tmp_path / "junit.xml"
+    result = CliRunner().invoke(main, ["-C", str(projects["c"]), "test", "--junit-xml", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "4 passed, 0 failed" in result.output
+    for name in ("points from a preloaded file", "points from params", "rejects k = 0"):
+        assert name in result.output
+    xml = report.read_text()
+    assert 'tests="4"' in xml and 'failures="0"' in xml and "10 points, 5 dimensions" in xml
+
+
+def test_motivus_test_selects_with_k(projects: Dict[str, Path]) -> None:
+    result = CliRunner().invoke(main, ["-C", str(projects["rust"]), "test", "-k", "seed"])
+    assert result.exit_code == 0 and "1 passed, 0 failed" in result.output
+    result = CliRunner().invoke(main, ["-C", str(projects["rust"]), "test", "-k", "nothing-like-this"])
+    assert result.exit_code == 3 and "matches -k" in result.output
+
+
+def test_a_failing_case_shows_a_diff_and_exits_1(projects: Dict[str, Path]) -> None:
+    fixtures = projects["rust"] / "tests" / "fixtures"
+    wrong = fixtures / "wrong.yml"
+    wrong.write_text("name: deliberately wrong\nparams: [[[0.0], [1.0], [50.0]], 2]\nexpect: {data: [0, 1, 1]}\n")
+    try:
+        result = CliRunner().invoke(main, ["-C", str(projects["rust"]), "test"])
+    finally:
+        wrong.unlink()
+    assert result.exit_code == 1
+    assert "FAILED deliberately wrong" in result.output and "data differs" in result.output
+    assert "- 1" in result.output and "+ 0" in result.output
+    assert "3 passed, 1 failed" in result.output
+
+
+def test_motivus_test_rebuilds_a_stale_package(projects: Dict[str, Path]) -> None:
+    project = projects["c"]
+    main_c = project / "src" / "main.c"
+    original = main_c.read_text()
+    main_c.write_text(original.replace('"kmeans: %zu points, ', '"kmeans (rebuilt): %zu points; '))
+    try:
+        result = CliRunner().invoke(main, ["-C", str(project), "test", "--toolchain", "host", "-k", "preloaded"])
+        assert result.exit_code == 1  # the fixture expects the old stdout: proves the new build ran
+        assert "kmeans (rebuilt): 10 points;" in result.output
+    finally:
+        main_c.write_text(original)
+        CliRunner().invoke(main, ["-C", str(project), "build", "--toolchain", "host"])
+
+
+def _pool_processes() -> Set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"pool.js" in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.fixture
+def loopback_process(projects: Dict[str, Path]) -> Iterator[subprocess.Popen]:
+    before = _pool_processes()
+    proc = subprocess.Popen(
+        [*MOTIVUS, "loopback", "--port", "0", "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=projects["rust"],
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        leftover = _pool_processes() - before
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
+        assert not leftover, f"node pool processes left behind: {leftover}"
+
+
+def test_loopback_serves_the_seed_driver_and_stops_cleanly(
+    projects: Dict[str, Path], loopback_process: subprocess.Popen
+) -> None:
+    assert loopback_process.stdout is not None
+    line = loopback_process.stdout.readline()
+    match = re.match(r"export WEBSOCKET_URI=(ws://localhost:(\d+)/client_socket/websocket)$", line.strip())
+    assert match, line
+    uri, port = match.group(1), match.group(2)
+    assert httpx.get(f"http://localhost:{port}/healthz").status_code == 200
+
+    env = {**os.environ, "WEBSOCKET_URI": uri}
+    driver = subprocess.run([sys.executable, "driver.py"], cwd=projects["rust"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert driver.returncode == 0, driver.stderr
+    assert driver.stdout.strip().splitlines()[0] == str(SEED_LABELS)
+
+    c_driver = subprocess.run([sys.executable, "driver.py"], cwd=projects["c"], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert c_driver.returncode == 0, c_driver.stderr
+    assert (projects["c"] / "results" / "labels.txt").read_text().split() == [str(x) for x in SEED_LABELS]
+
+    loopback_process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    assert loopback_process.wait(timeout=20) == 0
+    assert time.monotonic() - started < 20
+    assert "loopback stopped" in (loopback_process.stderr.read() if loopback_process.stderr else "")
+
+
+def test_driver_without_loopback_gets_a_clear_error(projects: Dict[str, Path]) -> None:
+    env = {**os.environ, "WEBSOCKET_URI": "ws://127.0.0.1:9/client_socket/websocket"}
+    driver = subprocess.run([sys.executable, "driver.py"], cwd=projects["rust"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert driver.returncode != 0
+    assert "ws://127.0.0.1:9/client_socket/websocket" in driver.stderr and "motivus loopback" in driver.stderr

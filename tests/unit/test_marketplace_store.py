@@ -1,0 +1,146 @@
+"""The marketplace store (SQLite + blobs) and the admin functions, without HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from motivus_dev.errors import MarketplaceError
+from motivus_dev.marketplace import admin
+from motivus_dev.marketplace.store import AlreadyExists, NotFound, Store, clean_metadata
+from motivus_dev.marketplace.testing import build_package, data_zip, minimal_wasm
+from motivus_dev.marketplace.validation import PackageLimits, extract_package
+
+
+def _validated(store: Store, tmp_path: Path, name: str, version: str, **kwargs):
+    pkg = build_package(tmp_path / "build", name, version, **kwargs)
+    scratch = store.new_scratch_dir()
+    upload = scratch / "upload.zip"
+    upload.write_bytes(pkg.read_bytes())
+    files = scratch / "files"
+    files.mkdir()
+    return extract_package(upload, name, version, files, PackageLimits())
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "data")
+
+
+def test_database_is_in_wal_mode(store: Store) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(str(store.db_path))
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_users_are_unique_and_names_checked(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert admin.add_user(data, "alice").name == "alice"
+    with pytest.raises(AlreadyExists, match="user 'alice' already exists"):
+        admin.add_user(data, "alice")
+    with pytest.raises(MarketplaceError, match="invalid user name"):
+        admin.add_user(data, "bad name")
+
+
+def test_tokens_are_stored_hashed_and_authenticate(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    admin.add_user(data, "alice")
+    personal = admin.create_token(data, "alice", "personal")
+    application = admin.create_token(data, "alice", "application")
+    assert personal.token != application.token and len(personal.token) > 40
+    assert personal.token not in repr(personal)
+    store = Store(data)
+    who = store.authenticate(personal.token)
+    assert who is not None and (who.user_name, who.kind) == ("alice", "personal")
+    assert store.authenticate(application.token).kind == "application"  # type: ignore[union-attr]
+    assert store.authenticate("mvp_unknown") is None
+    assert store.authenticate("") is None
+    # Only the digest is on disk.
+    raw = b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
+    assert personal.token.encode() not in raw
+    assert hashlib.sha256(personal.token.encode()).hexdigest().encode() in raw
+    with pytest.raises(MarketplaceError, match="unknown token kind"):
+        admin.create_token(data, "alice", "root")
+    with pytest.raises(NotFound, match="no user named 'bob'"):
+        admin.create_token(data, "bob", "personal")
+
+
+def test_algorithms_owner_and_maintainers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    admin.add_user(data, "alice")
+    admin.add_user(data, "bob")
+    created = admin.create_algorithm(data, "kmeans", "alice")
+    assert (created.owners, created.maintainers) == (["alice"], [])
+    with pytest.raises(AlreadyExists, match="algorithm 'kmeans' already exists"):
+        admin.create_algorithm(data, "kmeans", "bob")
+    with pytest.raises(NotFound):
+        admin.create_algorithm(data, "other", "nobody")
+    updated = admin.add_maintainer(data, "kmeans", "bob")
+    assert updated.maintainers == ["bob"]
+    with pytest.raises(AlreadyExists, match="already MAINTAINER"):
+        admin.add_maintainer(data, "kmeans", "bob")
+    with pytest.raises(NotFound, match="no algorithm named 'nope'"):
+        admin.add_maintainer(data, "nope", "bob")
+
+
+def test_publish_stores_blobs_and_refuses_a_second_publish(store: Store, tmp_path: Path) -> None:
+    owner = store.add_user("alice")
+    algorithm = store.create_algorithm("algo", owner.id)
+    data = data_zip({"f.txt": b"x"})
+    pkg = _validated(store, tmp_path, "algo", "1.0.0", data=data)
+    version = store.publish_version(algorithm, pkg, {"author": "A", "bogus": "dropped"})
+    assert version.metadata == {"author": "A"}
+    assert version.data_sha256 == hashlib.sha256(data).hexdigest()
+    for digest in (version.package_sha256, version.wasm_sha256, version.loader_sha256, version.data_sha256):
+        assert store.blob_path(str(digest)).exists()
+    assert store.version_exists(algorithm.id, "1.0.0")
+    again = _validated(store, tmp_path / "other", "algo", "1.0.0", wasm=minimal_wasm(10))
+    with pytest.raises(AlreadyExists):
+        store.publish_version(algorithm, again, {})
+    # Nothing was overwritten.
+    stored = store.get_algorithm(algorithm.id).versions
+    assert [v.wasm_sha256 for v in stored] == [version.wasm_sha256]
+    assert store.integrity_problems() == []
+
+
+def test_downloads_only_for_committed_files_with_their_name(store: Store, tmp_path: Path) -> None:
+    owner = store.add_user("alice")
+    algorithm = store.create_algorithm("algo", owner.id)
+    version = store.publish_version(algorithm, _validated(store, tmp_path, "algo", "1.0.0"), {})
+    assert store.find_download(version.wasm_sha256, "algo-1.0.0.wasm") is not None
+    assert store.find_download(version.wasm_sha256, "algo-1.0.0.js") is None
+    # A blob with no committed version (what a crash before the commit leaves) is not served.
+    orphan = hashlib.sha256(b"orphan").hexdigest()
+    store.blob_path(orphan).parent.mkdir(parents=True, exist_ok=True)
+    store.blob_path(orphan).write_bytes(b"orphan")
+    assert store.find_download(orphan, "algo-1.0.0.wasm") is None
+
+
+def test_integrity_problems_detects_a_corrupt_blob(store: Store, tmp_path: Path) -> None:
+    owner = store.add_user("alice")
+    algorithm = store.create_algorithm("algo", owner.id)
+    version = store.publish_version(algorithm, _validated(store, tmp_path, "algo", "1.0.0"), {})
+    store.blob_path(version.wasm_sha256).write_bytes(b"changed")
+    assert store.integrity_problems() == [f"corrupt blob {version.wasm_sha256}"]
+
+
+def test_clean_scratch_removes_leftovers(store: Store) -> None:
+    scratch = store.new_scratch_dir()
+    (scratch / "upload.zip").write_bytes(b"partial")
+    (store.tmp_dir / "stray").write_bytes(b"x")
+    assert store.clean_scratch() == 2
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_clean_metadata_keeps_the_spec_fields() -> None:
+    assert clean_metadata({"license": "MIT", "author": None, "x": 1, "url": 3}) == {
+        "license": "MIT",
+        "author": None,
+        "url": "3",
+    }

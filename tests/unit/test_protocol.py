@@ -1,0 +1,242 @@
+"""The Waterbear session logic (motivus_dev.loopback.protocol), frame by frame, no I/O."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from typing import Any, Dict, List
+
+import pytest
+
+from motivus_dev.loopback.protocol import (
+    Close,
+    Send,
+    Session,
+    StartTask,
+    decode_output,
+    failed_result_frame,
+    result_frame,
+    user_uuid_for,
+)
+
+
+def sent(actions: List[Any]) -> List[Dict[str, Any]]:
+    return [a.frame for a in actions if isinstance(a, Send)]
+
+
+def j(obj: Any) -> str:
+    return json.dumps(obj)
+
+
+def handshake(session: Session) -> str:
+    """Run steps 1-3 as the 2.4.0 client does; return the channel topic."""
+    [reply] = sent(session.handle(j({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"})))
+    channel = f"room:client:{reply['payload']['response']['uuid']}:{uuid.uuid4()}"
+    session.handle(j({"topic": "room:client?", "event": "phx_leave", "payload": {}, "ref": None}))
+    session.handle(j({"topic": channel, "event": "phx_join", "payload": {}, "ref": "join"}))
+    return channel
+
+
+def task_frame(channel: str, ref: str = "t1", **body: Any) -> str:
+    full = {
+        "run_type": "wasm",
+        "params": [1, 2],
+        "arguments": None,
+        "preload_files": None,
+        "result_files": None,
+        "wasm": "AGFzbQEAAAA=",
+        "loader": base64.b64encode(b"//").decode(),
+        "data_link": None,
+    }
+    full.update(body)
+    return j(
+        {
+            "topic": channel,
+            "event": "task",
+            "ref": None,
+            "payload": {"ref": ref, "client_id": "x", "type": "trusted_work", "body": full},
+        }
+    )
+
+
+def test_step1_lobby_join_replies_with_the_token_user_uuid() -> None:
+    session = Session("my-token")
+    [reply] = sent(session.handle(j({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"})))
+    assert reply["ref"] == "uuid"
+    assert reply["event"] == "phx_reply"
+    assert reply["payload"]["status"] == "ok"
+    assert reply["payload"]["response"]["uuid"] == user_uuid_for("my-token")
+    assert str(uuid.UUID(reply["payload"]["response"]["uuid"])) == reply["payload"]["response"]["uuid"]
+
+
+def test_user_uuid_is_deterministic_per_token() -> None:
+    assert user_uuid_for("a") == user_uuid_for("a")
+    assert user_uuid_for("a") != user_uuid_for("b")
+
+
+def test_step2_leave_gets_exactly_one_frame_with_an_event() -> None:
+    session = Session("t")
+    session.handle(j({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"}))
+    frames = sent(session.handle(j({"topic": "room:client?", "event": "phx_leave", "payload": {}, "ref": None})))
+    assert len(frames) == 1 and "event" in frames[0]
+
+
+def test_step3_channel_join_ok_with_ref_join() -> None:
+    session = Session("t")
+    [reply] = sent(session.handle(j({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"})))
+    channel = f"room:client:{reply['payload']['response']['uuid']}:{uuid.uuid4()}"
+    session.handle(j({"topic": "room:client?", "event": "phx_leave", "payload": {}, "ref": None}))
+    [join] = sent(session.handle(j({"topic": channel, "event": "phx_join", "payload": {}, "ref": "join"})))
+    assert join["ref"] == "join" and join["payload"]["status"] == "ok" and join["topic"] == channel
+    assert session.channel == channel
+
+
+def test_bad_token_is_unauthorized_at_the_channel_join() -> None:
+    session = Session("wrong", authorize=lambda token: token == "right")
+    [reply] = sent(session.handle(j({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"})))
+    channel = f"room:client:{reply['payload']['response']['uuid']}:{uuid.uuid4()}"
+    [join] = sent(session.handle(j({"topic": channel, "event": "phx_join", "payload": {}, "ref": "join"})))
+    assert join["ref"] == "join"
+    assert join["payload"] == {"status": "error", "response": {"reason": "unauthorized"}}
+    assert session.channel is None
+    # and a task on that topic is not started
+    assert not [a for a in session.handle(task_frame(channel)) if isinstance(a, StartTask)]
+
+
+def test_allowed_token_joins() -> None:
+    session = Session("right", authorize=lambda token: token == "right")
+    assert session.channel is None
+    assert handshake(session) == session.channel
+
+
+def test_join_of_another_users_channel_is_refused() -> None:
+    session = Session("t")
+    other = f"room:client:{user_uuid_for('someone else')}:{uuid.uuid4()}"
+    [reply] = sent(session.handle(j({"topic": other, "event": "phx_join", "payload": {}, "ref": "join"})))
+    assert reply["payload"]["status"] == "error"
+
+
+def test_heartbeat_reply_has_event_and_ref() -> None:
+    session = Session("t")
+    [reply] = sent(session.handle(j({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 0})))
+    assert reply == {"topic": "phoenix", "event": "phx_reply", "payload": {"status": "ok", "response": {}}, "ref": 0}
+
+
+def test_task_starts_with_its_body() -> None:
+    session = Session("t")
+    channel = handshake(session)
+    [action] = session.handle(task_frame(channel, ref="abc", params=[4, 5]))
+    assert isinstance(action, StartTask)
+    assert action.ref == "abc" and action.topic == channel and action.task_type == "trusted_work"
+    assert action.body["params"] == [4, 5]
+
+
+def test_task_before_join_is_refused() -> None:
+    session = Session("t")
+    channel = f"room:client:{user_uuid_for('t')}:{uuid.uuid4()}"
+    actions = session.handle(task_frame(channel))
+    assert not [a for a in actions if isinstance(a, StartTask)]
+    [reply] = sent(actions)
+    assert reply["payload"]["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ({"wasm": None}, "wasm"),
+        ({"loader": ""}, "loader"),
+        ({"params": "notalist"}, "params"),
+        ({"preload_files": ["x"]}, "preload_files"),
+        ({"run_type": "docker"}, "run_type"),
+    ],
+)
+def test_bad_task_body_gets_a_decodable_failed_result(body: Dict[str, Any], why: str) -> None:
+    session = Session("t")
+    channel = handshake(session)
+    [reply] = sent(session.handle(task_frame(channel, ref="r1", **body)))
+    assert reply["event"] == "result"
+    assert reply["payload"]["ref"] == "r1"
+    assert why in decode_output(reply["payload"]["stderr"], reply["payload"]["output_encoding"])
+    decoded = json.loads(gzip.decompress(base64.b64decode(reply["payload"]["body"])))
+    assert decoded == {"data": None}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1, 2]",
+        "42",
+        '{"topic": "x"}',
+        '{"event": "x"}',
+        '{"topic": 1, "event": "x"}',
+        '{"topic": "phoenix", "event": "heartbeat", "payload": [1]}',
+        b"\x00binary",
+    ],
+)
+def test_malformed_frame_gets_an_error_then_close(raw: Any) -> None:
+    session = Session("t")
+    actions = session.handle(raw)
+    assert isinstance(actions[0], Send) and actions[0].frame["event"] == "phx_error"
+    assert "malformed frame" in actions[0].frame["payload"]["reason"]
+    assert isinstance(actions[-1], Close)
+
+
+def test_unknown_topic_and_event_get_error_replies() -> None:
+    session = Session("t")
+    channel = handshake(session)
+    for raw in [
+        j({"topic": "elsewhere", "event": "phx_join", "payload": {}, "ref": "1"}),
+        j({"topic": channel, "event": "bogus", "payload": {}, "ref": "2"}),
+        j({"topic": "room:client?", "event": "bogus", "payload": {}, "ref": "3"}),
+    ]:
+        [reply] = sent(session.handle(raw))
+        assert reply["payload"]["status"] == "error"
+
+
+def test_every_frame_the_session_sends_has_an_event_key() -> None:
+    session = Session("t", authorize=lambda token: False)
+    inputs = [
+        "garbage",
+        j({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 0}),
+        j({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"}),
+        j({"topic": "room:client?", "event": "phx_leave", "payload": {}, "ref": None}),
+        j(
+            {
+                "topic": f"room:client:{user_uuid_for('t')}:{uuid.uuid4()}",
+                "event": "phx_join",
+                "payload": {},
+                "ref": "join",
+            }
+        ),
+        task_frame("room:client:x:y"),
+        j({"topic": "z", "event": "q", "payload": {}, "ref": None}),
+    ]
+    ok_session = Session("t")
+    channel = handshake(ok_session)
+    frames = [f for raw in inputs for f in sent(session.handle(raw))]
+    frames += [
+        f
+        for raw in [
+            task_frame(channel, wasm=""),
+            j({"topic": channel, "event": "set_validation", "payload": {}, "ref": "v"}),
+        ]
+        for f in sent(ok_session.handle(raw))
+    ]
+    frames += [result_frame(channel, "r", "b", "", "", 0), failed_result_frame(channel, "r", "boom")]
+    assert len(frames) >= 9
+    for f in frames:
+        assert isinstance(f["event"], str) and f["event"]
+        json.dumps(f)  # serialisable
+
+
+def test_result_output_is_base64_as_the_240_client_expects() -> None:
+    # 2.4.0 writes stdout/stderr to .motivus/logs with base64.b64decode: text would crash it
+    f = result_frame("room:client:a:b", "r", "body", "adding\n", "", 0)
+    assert base64.b64decode(f["payload"]["stdout"], validate=True) == b"adding\n"
+    assert f["payload"]["stderr"] == "" and f["payload"]["output_encoding"] == "base64"
+    assert decode_output(f["payload"]["stdout"], "base64") == "adding\n"
+    assert decode_output("plain text!", None) == "plain text!"
+    assert decode_output(None, None) == ""
