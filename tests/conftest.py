@@ -37,3 +37,11 @@ def templates_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MOTIVUS_TEMPLATES_DIR", str(copy))
     monkeypatch.setenv("MOTIVUS_CACHE_DIR", str(tmp_path / "cache"))
     return copy
+
+
+@pytest.fixture(scope="session")
+def motivus24() -> Path:
+    """The bin directory of a python3.9 venv with the published motivus 2.4.0."""
+    from published_client import motivus24_bin
+
+    return motivus24_bin()

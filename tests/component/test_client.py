@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import glob
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
@@ -78,44 +75,6 @@ def test_algorithm_resolution_goes_through_the_marketplace_hook(tmp_path: Path) 
     asyncio.run(go())
 
 
-def _python39() -> Optional[str]:
-    candidates = [os.environ.get("MOTIVUS_PYTHON39", "")]
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
-    candidates += ["python3.9"]
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if out.returncode == 0 and out.stdout.startswith("Python 3.9"):
-            return candidate
-    return None
-
-
-def _motivus24_venv() -> Path:
-    """A cached python3.9 venv with the published motivus==2.4.0 client."""
-    cache = Path(os.environ.get("MOTIVUS_CACHE_DIR") or Path.home() / ".cache" / "motivus")
-    venv = cache / "venv-motivus-2.4.0"
-    python = venv / "bin" / "python"
-    if (
-        python.exists()
-        and subprocess.run([str(python), "-c", "import motivus.client"], capture_output=True).returncode == 0
-    ):
-        return python
-    py39 = _python39()
-    if py39 is None:
-        pytest.skip("needs python3.9 (pyenv) for the published motivus 2.4.0 client")
-    subprocess.run([py39, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "motivus==2.4.0"], capture_output=True, text=True, timeout=600
-    )
-    if install.returncode != 0:
-        pytest.skip(f"cannot install motivus==2.4.0 from the package index: {install.stderr[-500:]}")
-    return python
-
-
 DRIVER = textwrap.dedent("""
     import asyncio, json, sys
     from motivus.client import Client
@@ -138,9 +97,9 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_published_240_client_runs_a_driver_against_loopback(tmp_path: Path) -> None:
+def test_published_240_client_runs_a_driver_against_loopback(tmp_path: Path, motivus24: Path) -> None:
     helpers.need_node()
-    python = _motivus24_venv()
+    python = motivus24 / "python"
     add = helpers.write_package("add", tmp_path / "pkg")
     loop = helpers.write_package("loop", tmp_path / "pkg")
     work = tmp_path / "driver"

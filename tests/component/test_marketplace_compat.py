@@ -9,14 +9,12 @@ The 2.4.0 package runs on Python 3.9 only; the test makes a venv for it, cached 
 from __future__ import annotations
 
 import base64
-import glob
 import json
 import os
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import pytest
 
@@ -25,36 +23,6 @@ from motivus_dev.marketplace.store import Store
 from motivus_dev.marketplace.testing import TINY_LOADER, Seed, build_package, data_zip, minimal_wasm
 
 DEV_PORT = 4000  # hard-coded in 2.4.0's `push -D`
-
-
-def _python39() -> Optional[str]:
-    candidates = ["python3.9"] + sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
-    for candidate in candidates:
-        try:
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.startswith("Python 3.9"):
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def motivus24() -> Path:
-    python = _python39()
-    if python is None:
-        pytest.skip("python3.9 is missing: the published motivus 2.4.0 needs Python 3.9")
-    cache = Path(os.environ.get("MOTIVUS_TEST_CACHE", Path(tempfile.gettempdir()) / "motivus-test-cache"))
-    venv = cache / "motivus-2.4.0-py39"
-    bin_dir = venv / "bin"
-    if not (bin_dir / "motivus").exists():
-        subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-        subprocess.run(
-            [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "motivus==2.4.0"],
-            check=True,
-            timeout=900,
-        )
-    return bin_dir
 
 
 def _port_free(port: int) -> bool:

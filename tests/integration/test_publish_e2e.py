@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -312,18 +311,6 @@ def test_unknown_version_or_algorithm_is_a_clear_error(
 # --------------------------------------------------------------------------- compatibility
 
 
-def _motivus24_python() -> Path:
-    """The cached python3.9 venv with the published motivus==2.4.0 (the helper of
-    tests/component/test_client.py, loaded by path so the import mode does not matter)."""
-    path = ROOT / "tests" / "component" / "test_client.py"
-    spec = importlib.util.spec_from_file_location("_motivus_client_tests", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    python: Path = module._motivus24_venv()
-    return python
-
-
 DRIVER_240 = textwrap.dedent("""
     import asyncio, json, sys
     from motivus.client import Client
@@ -344,9 +331,9 @@ DRIVER_240 = textwrap.dedent("""
 
 
 def test_published_240_client_runs_the_published_algorithm_with_its_data_url(
-    project: Path, version: str, registry: Registry, tmp_path: Path
+    project: Path, version: str, registry: Registry, tmp_path: Path, motivus24: Path
 ) -> None:
-    python = _motivus24_python()
+    python = motivus24 / "python"
     push(project, registry)
     source = DRIVER_240.replace("sys.argv[1]", repr(NAME)).replace("sys.argv[2]", repr(version))
     work = driver_dir(project, tmp_path, source)
