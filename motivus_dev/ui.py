@@ -6,6 +6,7 @@ Only the CLI imports this module; capability modules talk to a
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -16,8 +17,10 @@ from rich.table import Table
 
 from .errors import MotivusError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output (CI logs) gets wide lines rather than rich's 80 columns, so that hashes and
+# paths are never cut.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
 class RichReporter:
@@ -29,6 +32,8 @@ class RichReporter:
         self._task: Optional[TaskID] = None
 
     def __enter__(self) -> "RichReporter":
+        if not err_console.is_terminal:
+            return self  # plain lines in logs: a live display would only print at the end
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -63,7 +68,7 @@ class RichReporter:
 
     def step(self, name: str, total: Optional[float] = None) -> None:
         if self._progress is None:
-            self._print(f"[bold]{name}[/]")
+            self._print(f"[bold]>> {escape(name)}[/]")
             return
         self._finish_step()
         self._task = self._progress.add_task(name, total=total)
