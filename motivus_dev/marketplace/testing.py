@@ -11,7 +11,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 WASM_HEADER = b"\x00asm\x01\x00\x00\x00"
 TINY_LOADER = b"// tiny test loader\nonmessage = () => postMessage({body: '', stdout: '', stderr: '', exitCode: 0});\n"
@@ -103,3 +103,17 @@ class Seed:
     def bob(self) -> str:
         """bob's personal token (may not publish to ``algo``)."""
         return self.tokens["bob_personal"]
+
+
+class CountingApp:
+    """An ASGI layer in front of the marketplace app that records every request it forwards
+    (tests check what reached the server, e.g. nothing on --dry-run)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: List[str] = []
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.requests.append(f"{scope['method']} {scope['path']}")
+        await self.app(scope, receive, send)

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from motivus_dev.cli import main
 from motivus_dev.marketplace.api import ALGORITHMS_PATH
 from motivus_dev.marketplace.server import RunningServer
-from motivus_dev.marketplace.testing import Seed, build_package, data_zip, minimal_wasm
+from motivus_dev.marketplace.testing import CountingApp, Seed, build_package, data_zip, minimal_wasm
 
 NAME, VERSION = "kmc", "0.0.1"
 #: Every variable push and the marketplace commands read: unset for each invocation (and
@@ -144,19 +144,6 @@ def test_token_kind_must_be_personal_or_application(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- push
-
-
-class CountingApp:
-    """ASGI layer in front of the real app that records every request it forwards."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.requests: List[str] = []
-
-    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            self.requests.append(f"{scope['method']} {scope['path']}")
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture()

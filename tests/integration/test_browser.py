@@ -30,6 +30,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from click.testing import CliRunner
+from kmeans_data import SEED_LABELS as LABELS
+from kmeans_data import SEED_POINTS as SEED
 
 from motivus_dev.cli import main
 
@@ -38,19 +40,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_DIR = ROOT / "tests" / "harness" / "browser"
 HARNESS = ROOT / "tests" / "harness" / "run_loader.js"
-SEED = [
-    [-2.7825343, -1.7604825, -5.5550113, -2.9752946, -2.7874138],
-    [-2.9847919, -3.8209332, -2.1531757, -2.2710119, -2.3582877],
-    [-3.0109320, -2.2366132, -2.8048492, -1.2632331, -4.5755581],
-    [-2.8432186, -1.0383805, -2.2022826, -2.7435962, -2.0013399],
-    [-2.6638082, -3.5520086, -1.3684702, -2.1562444, -1.3186447],
-    [1.7409171, 1.9687576, 4.7162628, 4.5743537, 3.7905611],
-    [3.2932369, 2.8508700, 2.5580937, 2.0437325, 4.2192562],
-    [2.5843321, 2.8329818, 2.1329531, 3.2562319, 2.4878733],
-    [2.1859638, 3.2880048, 3.7018615, 2.3641232, 1.6281994],
-    [2.6201773, 0.9006588, 2.6774097, 1.8188620, 1.6076493],
-]
-LABELS = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
 BROWSER_TIMEOUT_S = 60.0
 # The flags that let headless Chromium run as root in a container without touching the
 # network or a profile (a fresh --user-data-dir is added per run). Without crashpad every

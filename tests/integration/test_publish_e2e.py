@@ -38,6 +38,7 @@ from motivus_dev.errors import MarketplaceError
 from motivus_dev.loopback.server import LoopbackServer
 from motivus_dev.marketplace.api import ALGORITHMS_PATH
 from motivus_dev.marketplace.server import RunningServer
+from motivus_dev.marketplace.testing import CountingApp
 from motivus_dev.runtime.pool import WorkerPool
 
 pytestmark = pytest.mark.integration
@@ -99,19 +100,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def version(project: Path) -> str:
     return load_config(project).package_version
-
-
-class CountingApp:
-    """ASGI layer in front of the real marketplace that records every request."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.requests: List[str] = []
-
-    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            self.requests.append(f"{scope['method']} {scope['path']}")
-        await self.app(scope, receive, send)
 
 
 @dataclass

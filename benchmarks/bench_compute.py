@@ -1,0 +1,186 @@
+"""Benchmark 3: compute speed, wasm in a worker vs native, for the Rust and C++ templates.
+
+Input: 100,000 points x 8 dimensions (uniform in [-10, 10], fixed seed), k = 8, written once as
+JSON (the Rust template's ``params[0]``) and as text (the C++ template's ``/input/points.txt``).
+
+How compute is separated from I/O and start-up (a difference of two runs):
+every measurement is ``time(k = 8) - time(k = 1)`` on the same input, in the same harness.
+With k = 1 k-means converges after one pass (every label is 0), so that run costs the same
+start-up, instantiation, input transfer and parsing (JSON or text), result encoding and
+output writing as the k = 8 run, and almost no clustering. The difference is the clustering.
+- wasm: the built package runs in the kit's worker pool (``motivus_dev.runtime.pool``, the
+  loader in a node worker thread, as ``motivus test``/``loopback`` run it); time = the
+  pool's task duration. The best of 3 runs of each.
+- native: Rust, a small bin crate that includes the template's ``kmeans`` functions
+  (src/lib.rs without the wasm-bindgen entry point), built by the same /usr/bin/rustc 1.63
+  with cargo's default release profile, timing ``kmeans()`` in-process with Instant;
+  C++, ``g++ -O2`` of the template's sources, run as a process with ``-i points.txt``.
+  Best of 3 of each.
+
+usage: python benchmarks/bench_compute.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+from motivus_dev.runtime.package import PackageStore  # noqa: E402
+from motivus_dev.runtime.pool import TaskSpec, WorkerPool  # noqa: E402
+
+POINTS, DIMS, K, RUNS = 100_000, 8, 8, 3
+
+
+def make_input() -> Tuple[Path, Path]:
+    """points.json (a JSON list of lists) and points.txt (one point per line)."""
+    d = common.work_dir() / "kmeans-input"
+    d.mkdir(exist_ok=True)
+    js, txt = d / f"points-{POINTS}x{DIMS}.json", d / f"points-{POINTS}x{DIMS}.txt"
+    if not js.exists() or not txt.exists():
+        # Uniform points: no natural clusters, so Lloyd's needs many passes to settle and
+        # the clustering dominates the run (well-separated blobs converge in 2-3 passes).
+        rng = random.Random(42)
+        pts = [[round(rng.uniform(-10, 10), 4) for _ in range(DIMS)] for _ in range(POINTS)]
+        js.write_text(json.dumps(pts, separators=(",", ":")))
+        txt.write_text("\n".join(" ".join(str(v) for v in p) for p in pts) + "\n")
+    return js, txt
+
+
+async def _pool_times(specs: Dict[str, TaskSpec]) -> Dict[str, float]:
+    """Best-of-RUNS pool duration of each spec (one worker, warm after the first run)."""
+    best: Dict[str, float] = {}
+    async with WorkerPool(1, 600.0, 4096) as pool:
+        for _ in range(RUNS):
+            for name, spec in specs.items():
+                r = await pool.run(spec)
+                if not r.ok:
+                    raise SystemExit(f"wasm k-means failed: {r.stderr[-2000:]}")
+                best[name] = min(best.get(name, 1e9), r.duration)
+    return best
+
+
+def rust_wasm(points_json: Path) -> float:
+    project = common.new_project("benchkmrust", "rust")
+    common.build(project, "host")
+    paths = common.package_paths(project)
+    pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
+    pts = json.loads(points_json.read_text())
+    t = asyncio.run(_pool_times({"k8": TaskSpec(pkg, params=[pts, K]), "k1": TaskSpec(pkg, params=[pts, 1])}))
+    print(f"   rust wasm: k=8 {t['k8']:.3f} s, k=1 {t['k1']:.3f} s", flush=True)
+    return t["k8"] - t["k1"]
+
+
+NATIVE_MAIN = """\
+// Benchmark harness: the template's kmeans() compiled natively.
+#[allow(dead_code)]
+mod km {
+    include!("kmeans_fns.rs");
+}
+use std::time::Instant;
+
+fn main() {
+    let path = std::env::args().nth(1).expect("usage: kmeans-native POINTS.json");
+    let xs: Vec<Vec<f32>> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut best = [f64::MAX; 2];
+    for _ in 0..RUNS {
+        for (i, k) in [8usize, 1].iter().enumerate() {
+            let t0 = Instant::now();
+            let labels = km::kmeans(&xs, *k);
+            let dt = t0.elapsed().as_secs_f64();
+            assert_eq!(labels.len(), xs.len());
+            best[i] = best[i].min(dt);
+        }
+    }
+    println!("{} {}", best[0], best[1]);
+}
+"""
+
+
+def rust_native(points_json: Path) -> float:
+    project = common.new_project("benchkmrust", "rust")
+    crate = common.work_dir() / "kmeans-native"
+    (crate / "src").mkdir(parents=True, exist_ok=True)
+    lib = (project / "src" / "lib.rs").read_text()
+    # The template's algorithm without its wasm-bindgen entry point and guest helpers.
+    fns = lib[lib.index("/// Lloyd's algorithm"):]
+    fns = fns.split("#[cfg(test)]")[0]
+    (crate / "src" / "kmeans_fns.rs").write_text(fns)
+    (crate / "src" / "main.rs").write_text(NATIVE_MAIN.replace("RUNS", str(RUNS)))
+    (crate / "Cargo.toml").write_text(
+        '[package]\nname = "kmeans-native"\nversion = "0.0.0"\nedition = "2021"\n\n'
+        '[dependencies]\nserde_json = "1"\n\n[profile.release]\nlto = true\ncodegen-units = 1\n'
+    )
+    home = crate / ".cargo-home"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[source.crates-io]\nreplace-with = "deb"\n[source.deb]\ndirectory = "{common.REGISTRY}"\n'
+        "[net]\noffline = true\n"
+    )
+    env = {"CARGO_HOME": str(home), "RUSTC": common.RUSTC, "RUSTFLAGS": ""}
+    common.run([common.CARGO, "build", "--release", "--offline"], cwd=crate, env=env)
+    out = common.run([str(crate / "target" / "release" / "kmeans-native"), str(points_json)]).stdout.split()
+    k8, k1 = float(out[-2]), float(out[-1])
+    print(f"   rust native: k=8 {k8:.3f} s, k=1 {k1:.3f} s", flush=True)
+    return k8 - k1
+
+
+def cpp_wasm(points_txt: Path) -> float:
+    project = common.new_project("benchkmcpp", "cpp")
+    common.build(project, "host")
+    paths = common.package_paths(project)
+    pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
+    data = paths["data"].resolve().as_uri() if paths["data"].exists() else None
+    pre = {"/input/points.txt": base64.b64encode(points_txt.read_bytes()).decode()}
+
+    def spec(k: int) -> TaskSpec:
+        return TaskSpec(pkg, arguments=["-k", str(k)], preload_files=pre, data_link=data)
+
+    t = asyncio.run(_pool_times({"k8": spec(K), "k1": spec(1)}))
+    print(f"   c++ wasm: k=8 {t['k8']:.3f} s, k=1 {t['k1']:.3f} s", flush=True)
+    return t["k8"] - t["k1"]
+
+
+def cpp_native(points_txt: Path) -> float:
+    project = common.new_project("benchkmcpp", "cpp")
+    exe = common.work_dir() / "kmeans-cpp-native"
+    srcs = sorted(str(p) for p in (project / "src").glob("*.cpp"))
+    common.run(["g++", "-O2", "-std=c++17", "-o", str(exe)] + srcs)
+    out = common.work_dir() / "labels-native.txt"
+    best = {1: 1e9, K: 1e9}
+    for _ in range(RUNS):
+        for k in (K, 1):
+            t0 = time.perf_counter()
+            proc = common.run([str(exe), "-k", str(k), "-i", str(points_txt), "-o", str(out)])
+            best[k] = min(best[k], time.perf_counter() - t0)
+            assert re.search(r"iterations", proc.stdout), proc.stdout
+    print(f"   c++ native: k=8 {best[K]:.3f} s, k=1 {best[1]:.3f} s", flush=True)
+    return best[K] - best[1]
+
+
+def main() -> List[Dict[str, object]]:
+    print(f"== 3. compute speed: k-means, {POINTS:,} points x {DIMS} dims, k = {K}", flush=True)
+    js, txt = make_input()
+    figs = []
+    rw, rn = rust_wasm(js), rust_native(js)
+    figs.append(common.figure("rust k-means compute, wasm", rw, "s"))
+    figs.append(common.figure("rust k-means compute, native", rn, "s"))
+    figs.append(common.figure("rust wasm / native", rw / rn, "x", "<= 1.5", rw / rn <= 1.5))
+    cw, cn = cpp_wasm(txt), cpp_native(txt)
+    figs.append(common.figure("c++ k-means compute, wasm", cw, "s"))
+    figs.append(common.figure("c++ k-means compute, native", cn, "s"))
+    figs.append(common.figure("c++ wasm / native", cw / cn, "x", "<= 1.5", cw / cn <= 1.5))
+    return figs
+
+
+if __name__ == "__main__":
+    common.emit_json(main())
