@@ -3,9 +3,11 @@
 For each template (rust, cpp) and toolchain (docker, host), on a fresh project:
 cold build (no cache), no-op rebuild, and a one-line change (a comment line appended to a
 source file, so the compiler really runs again). The compiler's own incremental time is
-measured on the host with the same cache the build left: Rust, ``cargo build`` (same
-profile environment as toolchains/mvrc/build.sh) after the same one-line change; C++,
-``em++ -O2 -c`` of the changed file plus the link of all objects.
+measured on the host with the same cache the build left, as the steps a hand-made release
+build of the same code runs: Rust, ``cargo build`` (same profile environment as
+toolchains/mvrc/build.sh) after the same one-line change, then ``wasm-opt -O3`` (what
+wasm-pack runs too); C++, ``em++ -O2 -c`` of the changed file plus the link of all objects
+(em++'s link runs binaryen's optimiser itself). cargo alone is printed as well.
 
 usage: python benchmarks/bench_build.py [rust|cpp ...]
 """
@@ -49,6 +51,14 @@ def _cargo_incremental(project: Path) -> float:
                          "--release"], cwd=project, env=env)
 
 
+def _wasm_opt(project: Path) -> float:
+    """The release optimisation of the module cargo just built (as build.sh runs it)."""
+    target = project / ".motivus/cache/mvrc/target/wasm32-unknown-unknown/release"
+    (module,) = [p for p in target.glob("*.wasm")]
+    return common.timed(["wasm-opt", "-O3", "--strip-debug", "--strip-producers", str(module),
+                         "-o", str(common.work_dir() / "wasm-opt-out.wasm")])
+
+
 def _emcc_incremental(project: Path) -> float:
     """em++ -O2 of the one changed file, then the link of all objects (no packaging)."""
     tmp = common.work_dir() / "emcc-incr"
@@ -85,8 +95,13 @@ def main() -> List[Dict[str, object]]:
             figs.append(common.figure(f"{lang} {tc} no-op rebuild", noop, "s", "<= 1", noop <= 1))
             figs.append(common.figure(f"{lang} {tc} one-line-change rebuild", one, "s"))
         host = common.new_project(f"benchbuild-{lang}-host", lang)
-        own = _cargo_incremental(host) if lang == "rust" else _emcc_incremental(host)
-        what = "cargo" if lang == "rust" else "em++ 1 file + link"
+        if lang == "rust":
+            cargo = _cargo_incremental(host)
+            figs.append(common.figure("rust cargo alone, incremental", cargo, "s"))
+            own = cargo + _wasm_opt(host)
+        else:
+            own = _emcc_incremental(host)
+        what = "cargo + wasm-opt" if lang == "rust" else "em++ 1 file + link"
         figs.append(common.figure(f"{lang} compiler's own incremental ({what})", own, "s"))
         r = t["host"]["one"] / own
         figs.append(common.figure(f"{lang} host one-line / compiler's own", r, "x", "<= 1.5", r <= 1.5))
