@@ -16,6 +16,9 @@ output writing as the k = 8 run, and almost no clustering. The difference is the
   with cargo's default release profile, timing ``kmeans()`` in-process with Instant;
   C++, ``g++ -O2`` of the template's sources, run as a process with ``-i points.txt``.
   Best of 3 of each.
+- equal-footing figures (no target, they show where the gap comes from): the Rust native
+  build at the template's own opt-level s (the wasm is built at s), and the C++ program
+  built by clang++ 14 -O2, the compiler em++ 3.1.6 runs (if clang++-14 is installed).
 
 usage: python benchmarks/bench_compute.py
 """
@@ -27,6 +30,7 @@ import base64
 import json
 import random
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,6 +43,7 @@ from motivus_dev.runtime.package import PackageStore  # noqa: E402
 from motivus_dev.runtime.pool import TaskSpec, WorkerPool  # noqa: E402
 
 POINTS, DIMS, K, RUNS = 100_000, 8, 8, 3
+CLANGXX = "clang++-14"  # the clang that Debian's emscripten 3.1.6 (em++) runs
 
 
 def make_input() -> Tuple[Path, Path]:
@@ -106,7 +111,8 @@ fn main() {
 """
 
 
-def rust_native(points_json: Path) -> float:
+def rust_native(points_json: Path, opt_level: str = "3") -> float:
+    """Native compute time; ``opt_level`` 3 is cargo's default release, "s" the template's."""
     project = common.new_project("benchkmrust", "rust")
     crate = common.work_dir() / "kmeans-native"
     (crate / "src").mkdir(parents=True, exist_ok=True)
@@ -126,11 +132,18 @@ def rust_native(points_json: Path) -> float:
         f'[source.crates-io]\nreplace-with = "deb"\n[source.deb]\ndirectory = "{common.REGISTRY}"\n'
         "[net]\noffline = true\n"
     )
-    env = {"CARGO_HOME": str(home), "RUSTC": common.RUSTC, "RUSTFLAGS": ""}
+    target = crate / f"target-opt-{opt_level}"
+    env = {
+        "CARGO_HOME": str(home),
+        "RUSTC": common.RUSTC,
+        "RUSTFLAGS": "",
+        "CARGO_TARGET_DIR": str(target),
+        "CARGO_PROFILE_RELEASE_OPT_LEVEL": opt_level,
+    }
     common.run([common.CARGO, "build", "--release", "--offline"], cwd=crate, env=env)
-    out = common.run([str(crate / "target" / "release" / "kmeans-native"), str(points_json)]).stdout.split()
+    out = common.run([str(target / "release" / "kmeans-native"), str(points_json)]).stdout.split()
     k8, k1 = float(out[-2]), float(out[-1])
-    print(f"   rust native: k=8 {k8:.3f} s, k=1 {k1:.3f} s", flush=True)
+    print(f"   rust native (opt-level {opt_level}): k=8 {k8:.3f} s, k=1 {k1:.3f} s", flush=True)
     return k8 - k1
 
 
@@ -150,11 +163,12 @@ def cpp_wasm(points_txt: Path) -> float:
     return t["k8"] - t["k1"]
 
 
-def cpp_native(points_txt: Path) -> float:
+def cpp_native(points_txt: Path, compiler: str = "g++") -> float:
+    """Native compute time of the template's program built by ``compiler`` with -O2."""
     project = common.new_project("benchkmcpp", "cpp")
-    exe = common.work_dir() / "kmeans-cpp-native"
+    exe = common.work_dir() / f"kmeans-cpp-native-{Path(compiler).name}"
     srcs = sorted(str(p) for p in (project / "src").glob("*.cpp"))
-    common.run(["g++", "-O2", "-std=c++17", "-o", str(exe)] + srcs)
+    common.run([compiler, "-O2", "-std=c++17", "-o", str(exe)] + srcs)
     out = common.work_dir() / "labels-native.txt"
     best = {1: 1e9, K: 1e9}
     for _ in range(RUNS):
@@ -163,7 +177,7 @@ def cpp_native(points_txt: Path) -> float:
             proc = common.run([str(exe), "-k", str(k), "-i", str(points_txt), "-o", str(out)])
             best[k] = min(best[k], time.perf_counter() - t0)
             assert re.search(r"iterations", proc.stdout), proc.stdout
-    print(f"   c++ native: k=8 {best[K]:.3f} s, k=1 {best[1]:.3f} s", flush=True)
+    print(f"   c++ native ({Path(compiler).name}): k=8 {best[K]:.3f} s, k=1 {best[1]:.3f} s", flush=True)
     return best[K] - best[1]
 
 
@@ -175,10 +189,20 @@ def main() -> List[Dict[str, object]]:
     figs.append(common.figure("rust k-means compute, wasm", rw, "s"))
     figs.append(common.figure("rust k-means compute, native", rn, "s"))
     figs.append(common.figure("rust wasm / native", rw / rn, "x", "<= 1.5", rw / rn <= 1.5))
+    # Same compiler, same optimisation level as the wasm build (the template's opt-level s).
+    rs = rust_native(js, "s")
+    figs.append(common.figure("rust k-means compute, native opt-level s", rs, "s"))
+    figs.append(common.figure("rust wasm / native opt-level s", rw / rs, "x"))
     cw, cn = cpp_wasm(txt), cpp_native(txt)
     figs.append(common.figure("c++ k-means compute, wasm", cw, "s"))
     figs.append(common.figure("c++ k-means compute, native", cn, "s"))
     figs.append(common.figure("c++ wasm / native", cw / cn, "x", "<= 1.5", cw / cn <= 1.5))
+    # em++ 3.1.6 compiles with clang 14: the same compiler family, natively.
+    clang = shutil.which(CLANGXX)
+    if clang:
+        cc = cpp_native(txt, clang)
+        figs.append(common.figure("c++ k-means compute, native clang++ 14", cc, "s"))
+        figs.append(common.figure("c++ wasm / native clang++ 14", cw / cc, "x"))
     return figs
 
 
