@@ -10,23 +10,36 @@ import asyncio
 import http
 import json
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
-from typing import Any, Collection, Dict, List, Optional, Set
+from typing import Any, Collection, Dict, Iterator, List, Optional, Set
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from motivus_dev.errors import MotivusError, RuntimeFailure
-from motivus_dev.loopback.protocol import Close, Send, Session, StartTask, failed_result_frame, result_frame
+from motivus_dev.loopback.protocol import (
+    Action,
+    Close,
+    Send,
+    Session,
+    StartTask,
+    failed_result_frame,
+    result_frame,
+)
 from motivus_dev.reporter import NullReporter, Reporter
-from motivus_dev.runtime.package import PackageStore
+from motivus_dev.runtime.package import PackageStore, is_wire_safe
 from motivus_dev.runtime.pool import PoolStats, TaskSpec, WorkerPool
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 7070
 SOCKET_PATH = "/client_socket/websocket"
 DEFAULT_MAX_SIZE = 256 << 20  # a frame carries the base64 wasm + loader
+# A result whose body is longer than this goes out as a fragmented message (RFC 6455
+# continuation frames, which every client reassembles), one fragment per this many
+# characters: the frame is never built whole, as a str or as bytes.
+DEFAULT_FRAGMENT_SIZE = 1 << 20
 
 
 @dataclass
@@ -66,8 +79,10 @@ class LoopbackServer:
         ping_interval: Optional[float] = 20.0,
         ping_timeout: Optional[float] = 20.0,
         reporter: Optional[Reporter] = None,
+        fragment_size: int = DEFAULT_FRAGMENT_SIZE,
     ) -> None:
         self.pool = pool
+        self.fragment_size = max(1, fragment_size)
         self.host = host
         self.port = port
         self.max_size = max_size
@@ -173,15 +188,12 @@ class LoopbackServer:
         peer = ws.remote_address
         try:
             async for message in ws:
-                for action in conn.session.handle(message):
-                    if isinstance(action, Send):
-                        await self._send(conn, action.frame)
-                    elif isinstance(action, StartTask):
-                        self._start_task(conn, action)
-                    elif isinstance(action, Close):
-                        self.reporter.warning(f"closing the connection from {peer}: {action.reason}")
-                        await ws.close(action.code, action.reason)
-                        return
+                actions = conn.session.handle(message)
+                # A task frame can be as big as its inputs: do not hold the raw text (nor, in
+                # `actions`, the parsed body) while waiting for the next frame.
+                message = ""
+                if not await self._perform(conn, actions, peer):
+                    return
         except ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code == 1009 or (exc.sent is not None and exc.sent.code == 1009):
                 self.reporter.warning(
@@ -196,10 +208,53 @@ class LoopbackServer:
             for task in dropped:
                 task.cancel()
 
+    async def _perform(self, conn: _Connection, actions: List[Action], peer: Any) -> bool:
+        """Carry out a frame's actions, consuming the list; False when the connection is closed."""
+        while actions:
+            action = actions.pop(0)
+            if isinstance(action, Send):
+                await self._send(conn, action.frame)
+            elif isinstance(action, StartTask):
+                self._start_task(conn, action)
+            elif isinstance(action, Close):
+                self.reporter.warning(f"closing the connection from {peer}: {action.reason}")
+                await conn.ws.close(action.code, action.reason)
+                return False
+        return True
+
     async def _send(self, conn: _Connection, frame: Dict[str, Any]) -> None:
+        payload = frame.get("payload")
+        body = payload.get("body") if isinstance(payload, dict) else None
+        if isinstance(body, str) and len(body) > self.fragment_size and is_wire_safe(body):
+            await self._send_fragmented(conn, frame, body)
+            return
         text = json.dumps(frame, separators=(",", ":"))
         async with conn.send_lock:
             await conn.ws.send(text)
+
+    async def _send_fragmented(self, conn: _Connection, frame: Dict[str, Any], body: str) -> None:
+        """Send a frame with a big ``payload.body`` as fragments, splicing the body in as is.
+
+        The rest of the frame is serialised with a placeholder; the body goes out in
+        ``fragment_size`` slices between the text before and after it. A body of base64
+        characters needs no JSON escaping, so the reassembled message is the same JSON text
+        as ``json.dumps(frame)``.
+        """
+        marker = uuid.uuid4().hex
+        text = json.dumps(dict(frame, payload=dict(frame["payload"], body=marker)), separators=(",", ":"))
+        at = text.index(f'"{marker}"') + 1
+        head, tail = text[:at], text[at + len(marker) :]
+        size = self.fragment_size
+
+        def fragments() -> Iterator[str]:
+            yield head
+            for start in range(0, len(body), size):
+                yield body[start : start + size]
+            yield tail
+
+        async with conn.send_lock:
+            # websockets waits for its write buffer to drain after each fragment.
+            await conn.ws.send(fragments())
 
     def _start_task(self, conn: _Connection, action: StartTask) -> None:
         self._received += 1
@@ -221,6 +276,7 @@ class LoopbackServer:
                 result_files=body.get("result_files"),
                 data_link=body.get("data_link") or None,
                 data_sha256=body.get("data_sha256") if isinstance(body.get("data_sha256"), str) else None,
+                release_inputs=True,  # used once: big preload files are freed once node has them
             )
             task = asyncio.ensure_future(self._run_task(conn, action.topic, action.ref, spec))
         conn.tasks.add(task)
@@ -282,4 +338,5 @@ __all__: List[str] = [
     "DEFAULT_HOST",
     "SOCKET_PATH",
     "DEFAULT_MAX_SIZE",
+    "DEFAULT_FRAGMENT_SIZE",
 ]

@@ -16,6 +16,10 @@ Limits:
   the replacement.
 
 Packages and data zips are sent to each process once per hash, not with every task.
+
+Big values do not go through JSON on the pipes: a task's preload files follow its request
+line as raw bytes (``blobs``), and a result body follows its reply line (``body_bytes``).
+Python then never builds a JSON line of a 100 MB string, nor parses one.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Any, Deque, Dict, List, Optional, Union
 from motivus_dev.errors import MotivusError, RuntimeFailure, ToolchainError
 from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.datalink import DEFAULT_LIMITS, DataLinkStore, DataZip, ZipLimits
-from motivus_dev.runtime.package import Package, decode_body, encode_body
+from motivus_dev.runtime.package import Package, check_body, decode_body, encode_body
 from motivus_dev.runtime.paths import check_file_map
 
 POOL_JS = Path(__file__).with_name("node") / "pool.js"
@@ -46,8 +50,11 @@ DEFAULT_TIMEOUT = 300.0
 DEFAULT_MEMORY_MB = 2048
 # node itself needs this much before any guest runs (measured: ~60 MB committed data).
 MIN_MEMORY_MB = 160
-# Lines from node carry whole result bodies: allow big ones.
+# Lines from node may carry a task's whole stdout/stderr: allow big ones.
 _STREAM_LIMIT = 1 << 30
+# Big strings go to and come from node in pieces of this size, so that no whole extra copy
+# of them is ever made on the way.
+_PIECE = 1 << 20
 _PACKAGES_PER_PROCESS = 8
 _DATA_PER_PROCESS = 4
 _BACKSTOP_GRACE = 10.0
@@ -69,6 +76,10 @@ class TaskSpec:
     data_link: Optional[str] = None
     data_sha256: Optional[str] = None
     timeout: Optional[float] = None  # overrides the pool's default
+    # When True, the pool drops ``preload_files`` (sets it to None) as soon as they are
+    # handed to node, so that big inputs are not held while the task runs. The spec cannot
+    # be run again then. The loopback server sets it: its specs are used once.
+    release_inputs: bool = False
 
 
 @dataclass
@@ -235,10 +246,22 @@ class _NodeProcess:
                 except ValueError:
                     self.stderr_tail.append("bad line from pool.js: " + line[:200].decode("utf-8", "replace"))
                     continue
+                finally:
+                    del line
+                size = msg.pop("body_bytes", None)
+                if isinstance(size, int):
+                    body = await _read_text(self.proc.stdout, size)
+                    if body is None:
+                        break  # node ended in the middle of a reply: handled as a crash below
+                    if isinstance(msg.get("result"), dict):
+                        msg["result"]["body"] = body
+                    del body
                 if msg.get("op") == "result":
                     future = self.pending.pop(msg.get("id"), None)
                     if future is not None and not future.done():
                         future.set_result(msg)
+                # Not kept while waiting for the next line: it may hold a 100 MB body.
+                msg = None
         finally:
             code = await self.proc.wait()
             if self.exit_reason is None:
@@ -277,15 +300,40 @@ class _NodeProcess:
             and not self._reader.done()
         )
 
-    async def send(self, msg: Dict[str, Any]) -> None:
+    async def send(self, msg: Dict[str, Any], blobs: Optional[List[str]] = None) -> None:
+        """Write one request line, then each of ``blobs`` as raw UTF-8 bytes.
+
+        The line says ``"blobs": [byte length, ...]`` so that node knows where they end. A blob
+        is written in pieces with a drain after each: only a piece at a time is copied, and
+        node's reading paces the writing.
+        """
         assert self.proc is not None and self.proc.stdin is not None
+        stdin = self.proc.stdin
+        pieces: List[Union[str, bytes]] = []
+        if blobs:
+            # base64 strings are ASCII: their length is their byte length, found without encoding
+            for blob in blobs:
+                pieces.append(blob if blob.isascii() else blob.encode("utf-8"))
+            msg = dict(msg, blobs=[len(p) for p in pieces])
         line = (json.dumps(msg, separators=(",", ":")) + "\n").encode("utf-8")
         async with self._write_lock:
             try:
-                self.proc.stdin.write(line)
-                await self.proc.stdin.drain()
+                stdin.write(line)
+                await stdin.drain()
+                for piece in pieces:
+                    for start in range(0, len(piece), _PIECE):
+                        chunk = piece[start : start + _PIECE]
+                        stdin.write(chunk.encode("ascii") if isinstance(chunk, str) else chunk)
+                        await stdin.drain()
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise WorkerCrashed(self.exit_reason or "the worker process closed its input") from exc
+            except asyncio.CancelledError:
+                if pieces:
+                    # Stopped in the middle of a request: node would read the next request as
+                    # the rest of this one. This process cannot be used any more.
+                    self.exit_reason = "cancelled while sending a task's input"
+                    await self.kill()
+                raise
 
     async def ensure_package(self, package: Package) -> None:
         if package.hash in self.packages:
@@ -315,14 +363,21 @@ class _NodeProcess:
             await self.ensure_data(data)
         future: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
         self.pending[task_id] = future
+        # Preload files go as blobs after the line, in this order (node puts them back into
+        # body.preload_files): a 64 MB file is never part of a JSON string here.
+        preload = spec.preload_files
         body = {
             "run_type": "wasm",
             "params": spec.params,
             "arguments": spec.arguments,
-            "preload_files": spec.preload_files,
+            "preload_files": None if preload is None else {path: None for path in preload},
             "result_files": spec.result_files,
             "data_link": spec.data_link,
         }
+        blobs = None if preload is None else list(preload.values())
+        del preload
+        if spec.release_inputs:
+            spec.preload_files = None
         await self.send(
             {
                 "op": "run",
@@ -331,8 +386,10 @@ class _NodeProcess:
                 "data_hash": data.sha256 if data is not None else None,
                 "body": body,
                 "timeout_ms": int(timeout * 1000),
-            }
+            },
+            blobs,
         )
+        del blobs
         try:
             # Node enforces the deadline; this one only fires if node itself hangs.
             return await asyncio.wait_for(asyncio.shield(future), timeout + _BACKSTOP_GRACE)
@@ -388,6 +445,27 @@ class _NodeProcess:
                     await asyncio.wait_for(task, 2.0)
                 except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
                     pass
+
+
+async def _read_text(stream: asyncio.StreamReader, size: int) -> Optional[str]:
+    """Read ``size`` bytes of UTF-8 text that follow a reply line (None at end of stream).
+
+    Read piece by piece into one preallocated buffer: ``readexactly`` would hold the
+    stream's buffer, a slice of it and the bytes made of that slice at once.
+    """
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    try:
+        while got < size:
+            piece = await stream.read(min(size - got, _PIECE))
+            if not piece:
+                return None
+            view[got : got + len(piece)] = piece
+            got += len(piece)
+    finally:
+        view.release()
+    return buf.decode("utf-8", "replace")
 
 
 async def _read_json_line(stream: asyncio.StreamReader, timeout: float) -> Optional[Dict[str, Any]]:
@@ -629,7 +707,7 @@ class WorkerPool:
         stderr = str(res.get("stderr") or "")
         exit_code = int(res.get("exitCode") or 0)
         try:
-            decode_body(body)
+            check_body(body)
         except MotivusError as exc:
             return TaskResult.failure(str(exc), stdout=stdout, stderr=stderr)
         return TaskResult(str(body), stdout, stderr, exit_code)

@@ -10,6 +10,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -97,7 +98,12 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_published_240_client_runs_a_driver_against_loopback(tmp_path: Path, motivus24: Path) -> None:
+# fragment_size=16: every result frame goes out as a fragmented message (as a big result
+# does), which the 2.4.0 client (websockets 8.1) must reassemble.
+@pytest.mark.parametrize("fragment_size", [None, 16])
+def test_published_240_client_runs_a_driver_against_loopback(
+    tmp_path: Path, motivus24: Path, fragment_size: Optional[int]
+) -> None:
     helpers.need_node()
     python = motivus24 / "python"
     add = helpers.write_package("add", tmp_path / "pkg")
@@ -110,7 +116,8 @@ def test_published_240_client_runs_a_driver_against_loopback(tmp_path: Path, mot
     async def go() -> None:
         pool = WorkerPool(2, 1.5, 512)
         await pool.start()
-        server = LoopbackServer(pool, "127.0.0.1", 0)
+        options: Dict[str, Any] = {} if fragment_size is None else {"fragment_size": fragment_size}
+        server = LoopbackServer(pool, "127.0.0.1", 0, **options)
         await server.start()
         try:
             env = dict(os.environ, WEBSOCKET_URI=server.url, APPLICATION_TOKEN="any-token")

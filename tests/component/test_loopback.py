@@ -16,6 +16,7 @@ import websockets
 
 from motivus_dev.client import Client, ClientConnectionError, TaskFailedError, UnauthorizedError
 from motivus_dev.loopback.server import LoopbackServer
+from motivus_dev.runtime.package import decode_body
 from motivus_dev.runtime.pool import WorkerPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
@@ -270,3 +271,51 @@ def test_shutdown_fails_running_tasks_with_a_clear_reason(tmp_path: Path) -> Non
         await client.close()
 
     asyncio.run(main())
+
+
+def test_big_result_goes_out_as_fragments_and_reassembles(tmp_path: Path) -> None:
+    """A result body above ``fragment_size`` is sent as a fragmented message; our client and a
+    raw websocket reader both get the same JSON frame as an unfragmented send would carry."""
+    data = bytes(range(256)) * 4096  # 1 MiB
+
+    async def go(server: LoopbackServer) -> None:
+        client = await Client.connect(server.url, "t")
+        try:
+            out = tmp_path / "out.bin"
+            tid = client.call_async(
+                add_task(
+                    tmp_path,
+                    1,
+                    2,
+                    preload_files={"/in/d.bin": base64.b64encode(data).decode()},
+                    result_files={"/out/d.bin": str(out)},
+                )
+            )
+            assert await client.select_task(tid) == 3
+            assert out.read_bytes() == data
+        finally:
+            await client.close()
+        ws, channel, _ = await raw_handshake(server.url)
+        try:
+            pkg = helpers.write_package("add", tmp_path / "pkg")
+            body = {
+                "run_type": "wasm",
+                "params": [5, 6],
+                "arguments": None,
+                "preload_files": {"/in/d.bin": base64.b64encode(data).decode()},
+                "result_files": {"/out/d.bin": "x"},
+                "data_link": None,
+                "wasm": base64.b64encode(Path(pkg["wasm_path"]).read_bytes()).decode(),
+                "loader": base64.b64encode(Path(pkg["loader_path"]).read_bytes()).decode(),
+            }
+            payload = {"ref": "big", "client_id": "c", "type": "trusted_work", "body": body}
+            await ws.send(json.dumps({"topic": channel, "event": "task", "payload": payload, "ref": None}))
+            frame = json.loads(await ws.recv())
+            assert frame["event"] == "result" and frame["payload"]["ref"] == "big"
+            assert frame["payload"]["exit_code"] == 0 and "error" not in frame["payload"]
+            result = decode_body(frame["payload"]["body"])
+            assert result["data"] == 11 and base64.b64decode(result["/out/d.bin"]) == data
+        finally:
+            await ws.close()
+
+    with_server(go, fragment_size=64 << 10)

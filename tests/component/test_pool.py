@@ -323,3 +323,35 @@ def test_stats_snapshot_counts_tasks(tmp_path: Path) -> None:
         assert all(w.pid for w in stats.workers) and {w.state for w in stats.workers} == {"idle"}
 
     with_pool(go, tmp_path)
+
+
+def test_big_preload_files_and_result_body_travel_outside_json(tmp_path: Path) -> None:
+    """Preload files go to node as raw blobs after the request line, in their order, and a
+    result body bigger than the full-check size comes back as raw bytes after the reply line
+    (checked without being decoded); with ``release_inputs`` the pool drops the inputs."""
+    big = os.urandom(5 << 20)  # its base64 makes a body over package.FULL_CHECK_MAX
+    files = {"/in/big.bin": b64(big), "/in/empty.bin": "", "/in/small.txt": b64(b"small")}
+
+    async def go(pool: WorkerPool) -> None:
+        spec = TaskSpec(
+            package("add"),
+            params=[1, 2],
+            preload_files=dict(files),
+            result_files={"/out/big.bin": "x", "/out/empty.bin": "x", "/out/small.txt": "x"},
+            release_inputs=True,
+        )
+        result = await pool.run(spec)
+        assert result.ok, result.stderr
+        assert spec.preload_files is None
+        out = result.body_json()
+        assert out["data"] == 3
+        assert base64.b64decode(out["/out/big.bin"]) == big
+        assert out["/out/empty.bin"] == "" and base64.b64decode(out["/out/small.txt"]) == b"small"
+        # a spec without release_inputs keeps its inputs, and the process still speaks the
+        # line protocol after the blobs
+        again = TaskSpec(package("add"), params=[3, 4], preload_files={"/in/a.txt": b64(b"a")})
+        result = await pool.run(again)
+        assert result.ok and result.body_json()["data"] == 7
+        assert again.preload_files == {"/in/a.txt": b64(b"a")}
+
+    with_pool(go, tmp_path, workers=1)

@@ -2,7 +2,11 @@
 // One worker process of the Motivus local pool.
 //
 // The Python side (motivus_dev/runtime/pool.py) starts N of these and talks to each over
-// stdin/stdout, one JSON object per line. This process hosts the package loaders in
+// stdin/stdout, one JSON object per line. Big strings travel outside the JSON, as raw bytes
+// right after their line, so that neither side builds or parses a JSON line of 100 MB:
+// a request with `blobs: [n1, n2, ...]` is followed by that many bytes of each blob (the
+// run request's preload files, in the order of body.preload_files), and a result with
+// `body_bytes: n` is followed by the n bytes of its body. This process hosts the package loaders in
 // worker_threads exactly as a real node worker does (worker-contract.md): the loader's text
 // runs with `new Worker(loaderText, {eval: true})`, gets one task body, answers one message.
 // A warm worker is kept per package hash (contract point 6), so a package's loader and its
@@ -13,16 +17,15 @@
 //   {op: "forget", hash}                     drop a package (and its warm worker)
 //   {op: "data", hash, zip}                  a verified data_link zip (base64), once per hash
 //   {op: "forget_data", hash}
-//   {op: "run", id, hash, data_hash, body, timeout_ms}
+//   {op: "run", id, hash, data_hash, body, timeout_ms, blobs}   + the preload files' bytes
 //   {op: "cancel", id}
 // Replies (node -> Python):
 //   {op: "ready", pid}
-//   {op: "result", id, result: {body, stdout, stderr, exitCode}}
+//   {op: "result", id, result: {stdout, stderr, exitCode}, body_bytes}   + the body's bytes
 //   {op: "result", id, error: "why the task failed outside the loader"}
 //   {op: "log", text}
 
 const { Worker } = require('worker_threads');
-const readline = require('readline');
 
 const packages = new Map(); // hash -> {loader, wasm (base64), buff (Buffer), module}
 const dataZips = new Map(); // hash -> Buffer
@@ -32,6 +35,16 @@ const earlyCancels = new Map(); // task id -> reason, for a cancel that overtook
 const heapMb = Number(process.env.MOTIVUS_WORKER_HEAP_MB || 0);
 
 function send(msg) {
+  const result = msg.result;
+  if (result && typeof result.body === 'string') {
+    // The body (base64, megabytes for a big result file) goes raw after the line.
+    const body = result.body;
+    const head = Object.assign({}, msg, { result: Object.assign({}, result, { body: undefined }) });
+    head.body_bytes = Buffer.byteLength(body, 'utf8');
+    process.stdout.write(JSON.stringify(head) + '\n');
+    process.stdout.write(body, 'utf8');
+    return;
+  }
   process.stdout.write(JSON.stringify(msg) + '\n');
 }
 
@@ -242,16 +255,7 @@ function handle(req) {
   }
 }
 
-const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-rl.on('line', (line) => {
-  if (!line) return;
-  let req;
-  try {
-    req = JSON.parse(line);
-  } catch (err) {
-    log(`pool.js: bad request line: ${err.message}`);
-    return;
-  }
+function dispatch(req) {
   try {
     handle(req);
   } catch (err) {
@@ -261,8 +265,94 @@ rl.on('line', (line) => {
       log(`pool.js: ${err.stack || err}`);
     }
   }
+}
+
+function withBlobs(req, blobs) {
+  // Blobs are the run request's preload files, in the order of its keys.
+  const files = req.body && req.body.preload_files;
+  if (files && typeof files === 'object') {
+    Object.keys(files).forEach((path, i) => {
+      files[path] = i < blobs.length ? blobs[i].toString('utf8') : null;
+    });
+  }
+  return req;
+}
+
+// The stdin framing: lines, each perhaps followed by blobs of known byte lengths.
+let lineParts = [];
+let blobReq = null; // the request whose blobs are being read
+let blobSizes = [];
+let blobs = [];
+let blob = null; // the blob being filled
+let filled = 0;
+
+function startBlobs(req, sizes) {
+  blobReq = req;
+  blobSizes = sizes.slice();
+  blobs = [];
+  nextBlob();
+}
+
+function nextBlob() {
+  while (blobSizes.length && blobSizes[0] === 0) {
+    blobSizes.shift();
+    blobs.push(Buffer.alloc(0));
+  }
+  if (!blobSizes.length) {
+    const req = withBlobs(blobReq, blobs);
+    blobReq = null;
+    blobs = [];
+    blob = null;
+    dispatch(req);
+    return;
+  }
+  blob = Buffer.allocUnsafe(blobSizes.shift());
+  filled = 0;
+}
+
+function onLine(line) {
+  if (!line) return;
+  let req;
+  try {
+    req = JSON.parse(line);
+  } catch (err) {
+    log(`pool.js: bad request line: ${err.message}`);
+    return;
+  }
+  if (req && Array.isArray(req.blobs) && req.blobs.length) {
+    startBlobs(req, req.blobs);
+  } else {
+    dispatch(req);
+  }
+}
+
+process.stdin.on('data', (chunk) => {
+  let pos = 0;
+  while (pos < chunk.length) {
+    if (blob) {
+      const n = Math.min(blob.length - filled, chunk.length - pos);
+      chunk.copy(blob, filled, pos, pos + n);
+      filled += n;
+      pos += n;
+      if (filled === blob.length) {
+        blobs.push(blob);
+        nextBlob();
+      }
+      continue;
+    }
+    const nl = chunk.indexOf(10, pos);
+    if (nl < 0) {
+      lineParts.push(chunk.subarray(pos));
+      break;
+    }
+    lineParts.push(chunk.subarray(pos, nl));
+    const line = Buffer.concat(lineParts).toString('utf8');
+    lineParts = [];
+    pos = nl + 1;
+    onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+  }
 });
 // Python closing our stdin means the pool is shutting down: end with it.
-rl.on('close', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
 
 send({ op: 'ready', pid: process.pid });
