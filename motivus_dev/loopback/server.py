@@ -11,11 +11,13 @@ import http
 import json
 import urllib.parse
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Collection, Dict, Iterator, List, Optional, Set
+from typing import Any, Collection, Deque, Dict, Iterator, List, Optional, Set
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from motivus_dev.errors import MotivusError, RuntimeFailure
@@ -51,6 +53,25 @@ class LoopbackStats:
     tasks_dropped: int
     packages: int
     pool: PoolStats
+
+
+class _FrameKindConnection(ServerConnection):
+    """A websockets connection that records, in order, whether each message is binary.
+
+    The server receives messages with ``recv(decode=False)``, which returns the frame's
+    bytes as they are (a big task frame is never made a str), but then a text message and
+    a binary one look alike; the protocol refuses binary ones. The opcode of each message's
+    first frame is noted here as it arrives, and taken back in the same order.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.binary_messages: Deque[bool] = deque()
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self.binary_messages.append(event.opcode is Opcode.BINARY)
+        super().process_event(event)
 
 
 @dataclass(eq=False)
@@ -110,6 +131,7 @@ class LoopbackServer:
                 ping_interval=self.ping_interval,
                 ping_timeout=self.ping_timeout,
                 process_request=self._process_request,
+                create_connection=_FrameKindConnection,
                 # Results and packages are big JSON; compression costs more CPU than it saves
                 # on a local link.
                 compression=None,
@@ -186,12 +208,19 @@ class LoopbackServer:
         conn = _Connection(ws, Session(token, self._authorize))
         self._connections.add(conn)
         peer = ws.remote_address
+        assert isinstance(ws, _FrameKindConnection)
         try:
-            async for message in ws:
-                actions = conn.session.handle(message)
-                # A task frame can be as big as its inputs: do not hold the raw text (nor, in
+            while True:
+                # Bytes, not str: a big task frame is parsed without a str copy of it, and its
+                # preload files go on to the pool as slices of these bytes.
+                message = await ws.recv(decode=False)
+                if ws.binary_messages.popleft():
+                    actions = conn.session.handle(message)
+                else:
+                    actions = conn.session.handle_text(message)
+                # A task frame can be as big as its inputs: do not hold the raw frame (nor, in
                 # `actions`, the parsed body) while waiting for the next frame.
-                message = ""
+                message = b""
                 if not await self._perform(conn, actions, peer):
                     return
         except ConnectionClosed as exc:

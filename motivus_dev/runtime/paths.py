@@ -36,13 +36,18 @@ def check_guest_path(path: Any, field: str) -> str:
     return path
 
 
-def check_file_map(files: Optional[Mapping[str, Any]], field: str) -> None:
-    """Check every key of a ``preload_files``/``result_files`` mapping (None is allowed)."""
+def check_file_map(files: Optional[Mapping[str, Any]], field: str, *, bytes_values: bool = False) -> None:
+    """Check every key of a ``preload_files``/``result_files`` mapping (None is allowed).
+
+    Values must be strings; with ``bytes_values``, also bytes or memoryviews (the pool takes
+    preload files' base64 text as bytes too).
+    """
     if files is None:
         return
     if not isinstance(files, Mapping):
         raise UnsafeInputError(f"{field} must be an object of guest path -> value, not {type(files).__name__}")
+    kinds = (str, bytes, memoryview) if bytes_values else (str,)
     for key, value in files.items():
         check_guest_path(key, field)
-        if not isinstance(value, str):
+        if not isinstance(value, kinds):
             raise UnsafeInputError(f"{field}: the value for {key!r} must be a string")

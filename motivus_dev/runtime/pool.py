@@ -71,7 +71,10 @@ class TaskSpec:
     package: Package
     params: Optional[List[Any]] = None
     arguments: Union[List[str], str, None] = None
-    preload_files: Optional[Dict[str, str]] = None
+    # guest path -> base64 of the file's bytes: a str, or its ASCII text as bytes or a
+    # memoryview (the loopback server passes slices of the task frame, so that a big file's
+    # base64 is not copied on its way to node).
+    preload_files: Optional[Dict[str, Union[str, bytes, memoryview]]] = None
     result_files: Optional[Dict[str, str]] = None
     data_link: Optional[str] = None
     data_sha256: Optional[str] = None
@@ -300,8 +303,8 @@ class _NodeProcess:
             and not self._reader.done()
         )
 
-    async def send(self, msg: Dict[str, Any], blobs: Optional[List[str]] = None) -> None:
-        """Write one request line, then each of ``blobs`` as raw UTF-8 bytes.
+    async def send(self, msg: Dict[str, Any], blobs: Optional[List[Union[str, bytes, memoryview]]] = None) -> None:
+        """Write one request line, then each of ``blobs`` as raw UTF-8 bytes (bytes-like: as they are).
 
         The line says ``"blobs": [byte length, ...]`` so that node knows where they end. A blob
         is written in pieces with a drain after each: only a piece at a time is copied, and
@@ -309,11 +312,14 @@ class _NodeProcess:
         """
         assert self.proc is not None and self.proc.stdin is not None
         stdin = self.proc.stdin
-        pieces: List[Union[str, bytes]] = []
+        pieces: List[Union[str, bytes, memoryview]] = []
         if blobs:
             # base64 strings are ASCII: their length is their byte length, found without encoding
             for blob in blobs:
-                pieces.append(blob if blob.isascii() else blob.encode("utf-8"))
+                if isinstance(blob, str):
+                    pieces.append(blob if blob.isascii() else blob.encode("utf-8"))
+                else:
+                    pieces.append(memoryview(blob).cast("B"))  # slices of it are not copies
             msg = dict(msg, blobs=[len(p) for p in pieces])
         line = (json.dumps(msg, separators=(",", ":")) + "\n").encode("utf-8")
         async with self._write_lock:
@@ -598,7 +604,7 @@ class WorkerPool:
         if self._closing is not None:
             return TaskResult.failure(self._closing)
         try:
-            check_file_map(spec.preload_files, "preload_files")
+            check_file_map(spec.preload_files, "preload_files", bytes_values=True)
             check_file_map(spec.result_files, "result_files")
         except MotivusError as exc:
             self._failed += 1

@@ -192,6 +192,32 @@ def test_malformed_frame_closes_that_connection_only(tmp_path: Path) -> None:
     with_server(go, workers=1)
 
 
+def test_binary_frame_and_bad_utf8_close_that_connection_only(tmp_path: Path) -> None:
+    """Frames are received as bytes; a binary message is still refused (phx_error + 1007), and
+    a text one that is not UTF-8 closes with 1007, big or small."""
+
+    async def go(server: LoopbackServer) -> None:
+        other = await Client.connect(server.url, "t")
+        ws, _, _ = await raw_handshake(server.url)
+        await ws.send(b'{"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 1}')
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert error["event"] == "phx_error" and "binary" in error["payload"]["reason"]
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1007
+        for size in (10, 2 << 20):
+            ws, _, _ = await raw_handshake(server.url)
+            bad = b'{"topic": "phoenix", "v": "' + b"A" * size + b'", "w": "\xff"}'
+            await ws.send(bad, text=True)  # bytes sent as a text frame, unchecked
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1007
+        assert await other.select_task(other.call_async(add_task(tmp_path, 7, 3))) == 10
+        await other.close()
+
+    with_server(go, workers=1)
+
+
 def test_every_server_frame_has_an_event_key(tmp_path: Path) -> None:
     pkg = helpers.write_package("add", tmp_path / "pkg")
 

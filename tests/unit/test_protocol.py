@@ -18,6 +18,7 @@ from motivus_dev.loopback.protocol import (
     decode_output,
     failed_result_frame,
     result_frame,
+    split_big_strings,
     user_uuid_for,
 )
 
@@ -240,3 +241,59 @@ def test_result_output_is_base64_as_the_240_client_expects() -> None:
     assert decode_output(f["payload"]["stdout"], "base64") == "adding\n"
     assert decode_output("plain text!", None) == "plain text!"
     assert decode_output(None, None) == ""
+
+
+BIG = base64.b64encode(bytes(range(256)) * 4800).decode()  # 1.6 MiB of base64, above BIG_STRING_MIN
+
+
+def test_big_text_frame_as_bytes_parses_like_its_text_and_keeps_preload_files_as_bytes() -> None:
+    session = Session("t")
+    channel = handshake(session)
+    text = task_frame(channel, ref="big", preload_files={"/in/a.bin": BIG, "/in/b.txt": "c21hbGw="}, params=[BIG, 1])
+    [action] = session.handle_text(text.encode())
+    assert isinstance(action, StartTask) and action.ref == "big"
+    files = action.body["preload_files"]
+    # the big value is a slice of the frame's bytes, not a str copy; small ones stay str
+    assert isinstance(files["/in/a.bin"], memoryview) and bytes(files["/in/a.bin"]) == BIG.encode()
+    assert files["/in/b.txt"] == "c21hbGw="
+    # anywhere else a big string is a str again, exactly as json.loads makes it
+    assert action.body["params"] == [BIG, 1]
+    expected = json.loads(text)["payload"]["body"]
+    assert dict(action.body, preload_files=None) == dict(expected, preload_files=None)
+
+
+def test_split_big_strings_leaves_keys_escaped_quotes_and_other_strings_alone() -> None:
+    run = "QUJD" * 300
+    key = json.dumps({run: 1, "v": run, "w": "-" + run})
+    text, bigs = split_big_strings(key.encode(), 1000)
+    assert list(bigs.values()) and [bytes(v) for v in bigs.values()] == [run.encode()]
+    assert len(text) < len(key) and json.loads(text)[run] == 1
+    escaped = json.dumps(["a\"" + run + "\"b"]).encode()  # the run sits between escaped quotes
+    assert split_big_strings(escaped, 1000) == (escaped.decode(), {})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '["a"' + BIG + '"]',  # a base64 run right after a closing quote: invalid JSON
+        '{"topic": "phoenix", "event": "heartbeat", "payload": ["' + BIG + '"]}',
+        '{"topic": "x", "v": "' + BIG + '", }',
+    ],
+)
+def test_big_malformed_text_frame_gets_the_same_treatment_as_a_small_one(raw: str) -> None:
+    actions = Session("t").handle_text(raw.encode())
+    assert actions == Session("t").handle(raw)
+    assert isinstance(actions[0], Send) and "malformed frame" in actions[0].frame["payload"]["reason"]
+    assert isinstance(actions[-1], Close) and actions[-1].code == 1007
+
+
+@pytest.mark.parametrize("size", [10, 2 << 20])
+def test_text_frame_that_is_not_utf8_closes_with_1007(size: int) -> None:
+    raw = b'{"topic": "phoenix", "event": "heartbeat", "v": "' + b"A" * size + b'", "w": "\xff"}'
+    [action] = Session("t").handle_text(raw)
+    assert isinstance(action, Close) and action.code == 1007
+
+
+def test_small_text_frame_as_bytes_is_handled_like_its_text() -> None:
+    raw = j({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 7})
+    assert Session("t").handle_text(raw.encode()) == Session("t").handle(raw)
