@@ -33,7 +33,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -199,6 +199,16 @@ class MarketplaceApp:
             return None
         return algorithm if self._visible(algorithm, principal) else None
 
+    async def _authorized_algorithm(self, request: Request) -> Union[Response, Tuple[Principal, AlgorithmRow]]:
+        """The caller and the algorithm of the path, or the 401/404 response to send."""
+        principal = await self._principal(request)
+        if principal is None:
+            return _detail(401, "unauthorized: missing or unknown token")
+        algorithm = await self._algorithm_for(request, principal)
+        if algorithm is None:
+            return _detail(404, "Not Found")
+        return principal, algorithm
+
     # -- endpoints ---------------------------------------------------------------------
 
     async def list_algorithms(self, request: Request) -> Response:
@@ -244,31 +254,25 @@ class MarketplaceApp:
         )
 
     async def show_algorithm(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
-        algorithm = await self._algorithm_for(request, principal)
-        if algorithm is None:
-            return _detail(404, "Not Found")
+        found = await self._authorized_algorithm(request)
+        if isinstance(found, Response):
+            return found
+        principal, algorithm = found
         return JSONResponse({"data": self.algorithm_json(algorithm, principal, self._base_url(request))})
 
     async def list_versions(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
-        algorithm = await self._algorithm_for(request, principal)
-        if algorithm is None:
-            return _detail(404, "Not Found")
+        found = await self._authorized_algorithm(request)
+        if isinstance(found, Response):
+            return found
+        principal, algorithm = found
         base = self._base_url(request)
         return JSONResponse({"data": [self.version_json(v, principal, base) for v in algorithm.versions]})
 
     async def show_version(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
-        algorithm = await self._algorithm_for(request, principal)
-        if algorithm is None:
-            return _detail(404, "Not Found")
+        found = await self._authorized_algorithm(request)
+        if isinstance(found, Response):
+            return found
+        principal, algorithm = found
         vid = int(request.path_params["vid"])
         for version in algorithm.versions:
             if version.id == vid:
@@ -276,12 +280,10 @@ class MarketplaceApp:
         return _detail(404, "Not Found")
 
     async def create_version(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
-        algorithm = await self._algorithm_for(request, principal)
-        if algorithm is None:
-            return _detail(404, "Not Found")
+        found = await self._authorized_algorithm(request)
+        if isinstance(found, Response):
+            return found
+        principal, algorithm = found
         if principal.kind != "personal":
             return _detail(403, "forbidden: publishing needs a personal access token")
         if principal.user_id not in algorithm.roles:

@@ -13,20 +13,10 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from motivus_dev.wasm_bindgen.wasmfile import encode_u32
+
 WASM_HEADER = b"\x00asm\x01\x00\x00\x00"
 TINY_LOADER = b"// tiny test loader\nonmessage = () => postMessage({body: '', stdout: '', stderr: '', exitCode: 0});\n"
-
-
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def minimal_wasm(padding: int = 0, *, random_padding: bool = True) -> bytes:
@@ -35,8 +25,8 @@ def minimal_wasm(padding: int = 0, *, random_padding: bool = True) -> bytes:
     if padding <= 0:
         return WASM_HEADER
     name = b"pad"
-    payload = _leb128(len(name)) + name + (os.urandom(padding) if random_padding else b"\x00" * padding)
-    return WASM_HEADER + b"\x00" + _leb128(len(payload)) + payload
+    payload = encode_u32(len(name)) + name + (os.urandom(padding) if random_padding else b"\x00" * padding)
+    return WASM_HEADER + b"\x00" + encode_u32(len(payload)) + payload
 
 
 def data_zip(files: Dict[str, bytes]) -> bytes:

@@ -151,7 +151,8 @@ class _Reader:
             self.u32()
 
 
-def _encode_u32(value: int) -> bytes:
+def encode_u32(value: int) -> bytes:
+    """The unsigned LEB128 encoding of ``value`` (wasm's integer format)."""
     out = bytearray()
     while True:
         b = value & 0x7F
@@ -165,7 +166,7 @@ def _encode_u32(value: int) -> bytes:
 
 def _encode_name(name: str) -> bytes:
     raw = name.encode("utf-8")
-    return _encode_u32(len(raw)) + raw
+    return encode_u32(len(raw)) + raw
 
 
 def parse_module(wasm: bytes) -> WasmModule:
@@ -251,10 +252,10 @@ def rewrite_module(
         if section.id == SEC_EXPORT and exports_to_drop:
             kept = [e for e in module.exports if e.name not in exports_to_drop]
             kind_codes: Dict[str, int] = {v: k for k, v in EXTERNAL_KINDS.items()}
-            body = bytearray(_encode_u32(len(kept)))
+            body = bytearray(encode_u32(len(kept)))
             for export in kept:
-                body += _encode_name(export.name) + bytes([kind_codes[export.kind]]) + _encode_u32(export.index)
+                body += _encode_name(export.name) + bytes([kind_codes[export.kind]]) + encode_u32(export.index)
             payload = bytes(body)
         out.append(section.id)
-        out += _encode_u32(len(payload)) + payload
+        out += encode_u32(len(payload)) + payload
     return bytes(out)
