@@ -41,6 +41,14 @@ else
     echo "all installed"
 fi
 
+# Loaders and the worker pool need node >= 18 (Debian 12 and Ubuntu 24.04 ship it).
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 18 ]; then
+    echo "node >= 18 is needed (found: $(node --version 2>/dev/null || echo none)); this distribution's" \
+         "nodejs is too old: use Debian 12 or Ubuntu 24.04 or newer" >&2
+    exit 1
+fi
+
 say "python virtualenv (.venv)"
 PY="${MOTIVUS_PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
