@@ -58,38 +58,22 @@ def test_published_cli_push_dev_publishes_to_our_server(motivus24: Path, seed: S
     )
     wasm = minimal_wasm(2000)
     build_package(project / "build", "algo", "0.0.1", wasm=wasm, data=data_zip({"in.txt": b"fs"}))
+    def push_dev(env: dict) -> subprocess.CompletedProcess:
+        """The published CLI's `motivus push -D` (always to localhost:4000)."""
+        return subprocess.run([str(motivus24 / "motivus"), "push", "-D"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=120)
+
     with RunningServer(seed.data_dir, port=DEV_PORT):
         env = _clean_env(MOTIVUS_PERSONAL_ACCESS_TOKEN=seed.alice)
-        run = subprocess.run(
-            [str(motivus24 / "motivus"), "push", "-D"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = push_dev(env)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "ok: algo-0.0.1" in run.stdout
         # Pushing the same version again: the CLI reports the spec's "name taken" error.
-        again = subprocess.run(
-            [str(motivus24 / "motivus"), "push", "-D"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        again = push_dev(env)
         assert again.returncode != 0
         assert "this version name has already been taken" in again.stderr
         # A user who is not a maintainer gets its "not authorized to push" error.
-        bob = subprocess.run(
-            [str(motivus24 / "motivus"), "push", "-D"],
-            cwd=project,
-            env=_clean_env(MOTIVUS_PERSONAL_ACCESS_TOKEN=seed.bob),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        bob = push_dev(_clean_env(MOTIVUS_PERSONAL_ACCESS_TOKEN=seed.bob))
         assert "not authorized to push version" in bob.stderr
     [version] = Store(seed.data_dir).get_algorithm(seed.algorithm_id).versions
     assert version.name == "0.0.1"
