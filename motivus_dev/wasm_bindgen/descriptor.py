@@ -74,28 +74,16 @@ class WbType:
             if self.inner is not None and self.inner.tag in (STRING, CACHED_STRING):
                 return "&str"
             return f"&{inner}"
-        if tag == REFMUT:
-            return f"&mut {inner}"
-        if tag == SLICE:
-            return f"[{inner}]"
-        if tag == VECTOR:
-            return f"Vec<{inner}>"
-        if tag == OPTIONAL:
-            return f"Option<{inner}>"
-        if tag == RESULT:
-            return f"Result<{inner}, JsValue>"
-        if tag == CLAMPED:
-            return f"Clamped<{inner}>"
-        if tag == NAMED_EXTERNREF:
-            return f"imported JS type {self.name}"
-        if tag == RUST_STRUCT:
-            return f"exported struct {self.name}"
-        if tag == ENUM:
-            return "C-style enum"
-        if tag == FUNCTION:
-            return "function"
-        if tag == CLOSURE:
-            return "closure"
+        wrapped = {REFMUT: "&mut {}", SLICE: "[{}]", VECTOR: "Vec<{}>", OPTIONAL: "Option<{}>",
+                   RESULT: "Result<{}, JsValue>", CLAMPED: "Clamped<{}>"}  # fmt: skip
+        if tag in wrapped:
+            return wrapped[tag].format(inner)
+        named = {NAMED_EXTERNREF: "imported JS type {}", RUST_STRUCT: "exported struct {}"}
+        if tag in named:
+            return named[tag].format(self.name)
+        other = {ENUM: "C-style enum", FUNCTION: "function", CLOSURE: "closure"}
+        if tag in other:
+            return other[tag]
         return TAG_NAMES[tag] if tag < len(TAG_NAMES) else f"tag {tag}"
 
 

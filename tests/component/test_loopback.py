@@ -176,6 +176,13 @@ def test_oversized_frame_closes_that_connection_only(tmp_path: Path) -> None:
     with_server(go, workers=1, max_size=200_000)
 
 
+async def expect_close(ws: Any, code: int) -> None:
+    """The server closes this connection with ``code``."""
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await asyncio.wait_for(ws.recv(), 10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == code
+
+
 def test_malformed_frame_closes_that_connection_only(tmp_path: Path) -> None:
     async def go(server: LoopbackServer) -> None:
         other = await Client.connect(server.url, "t")
@@ -183,9 +190,7 @@ def test_malformed_frame_closes_that_connection_only(tmp_path: Path) -> None:
         await ws.send("this is not json")
         error = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert error["event"] == "phx_error" and "malformed" in error["payload"]["reason"]
-        with pytest.raises(websockets.ConnectionClosed) as info:
-            await asyncio.wait_for(ws.recv(), 10)
-        assert info.value.rcvd is not None and info.value.rcvd.code == 1007
+        await expect_close(ws, 1007)
         assert await other.select_task(other.call_async(add_task(tmp_path, 7, 3))) == 10
         await other.close()
 
@@ -202,16 +207,12 @@ def test_binary_frame_and_bad_utf8_close_that_connection_only(tmp_path: Path) ->
         await ws.send(b'{"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 1}')
         error = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert error["event"] == "phx_error" and "binary" in error["payload"]["reason"]
-        with pytest.raises(websockets.ConnectionClosed) as info:
-            await asyncio.wait_for(ws.recv(), 10)
-        assert info.value.rcvd is not None and info.value.rcvd.code == 1007
+        await expect_close(ws, 1007)
         for size in (10, 2 << 20):
             ws, _, _ = await raw_handshake(server.url)
             bad = b'{"topic": "phoenix", "v": "' + b"A" * size + b'", "w": "\xff"}'
             await ws.send(bad, text=True)  # bytes sent as a text frame, unchecked
-            with pytest.raises(websockets.ConnectionClosed) as info:
-                await asyncio.wait_for(ws.recv(), 10)
-            assert info.value.rcvd is not None and info.value.rcvd.code == 1007
+            await expect_close(ws, 1007)
         assert await other.select_task(other.call_async(add_task(tmp_path, 7, 3))) == 10
         await other.close()
 
