@@ -69,7 +69,7 @@ async def _pool_times(specs: Dict[str, TaskSpec]) -> Dict[str, float]:
             for name, spec in specs.items():
                 r = await pool.run(spec)
                 if not r.ok:
-                    raise SystemExit(f"wasm k-means failed: {r.stderr[-2000:]}")
+                    raise SystemExit(f"wasm k-means failed: {r.stderr_text[-2000:]}")
                 best[name] = min(best.get(name, 1e9), r.duration)
     return best
 

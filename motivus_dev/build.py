@@ -128,6 +128,16 @@ def _read_stamp(config: ProjectConfig) -> Optional[Dict[str, object]]:
     return data if isinstance(data, dict) else None
 
 
+def toolchain_ref(config: ProjectConfig) -> str:
+    """The toolchain image the project builds with: the kit's pinned one, or the version
+    ``build.toolchain_version`` in motivus.yml pins."""
+    from .toolchain.images import image_for
+
+    image = image_for(config.build.compiler)
+    pinned_version = config.build.toolchain_version
+    return f"{image.repository}:{pinned_version}" if pinned_version else image.ref
+
+
 def is_up_to_date(config: ProjectConfig, toolchain_ref: str) -> bool:
     """True when build/ holds intact outputs of exactly the current inputs."""
     stamp = _read_stamp(config)
@@ -187,12 +197,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``."""
     started = time.monotonic()
     config = load_config(project_dir)
-    from .toolchain.images import image_for
-
-    image = image_for(config.build.compiler)
-    # motivus.yml may pin another image version than the one this kit release uses.
-    pinned_version = config.build.toolchain_version
-    image_ref = f"{image.repository}:{pinned_version}" if pinned_version else image.ref
+    image_ref = toolchain_ref(config)
     if config.build.compiler == "mvrc" and config.build.filesystem is not None:
         reporter.warning("build.filesystem is ignored for mvrc: Rust algorithms have no filesystem")
     if not force and is_up_to_date(config, image_ref):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import gzip
 import json
 import os
 import uuid
@@ -32,7 +31,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from motivus_dev.envfile import read_dotenv
 from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
-from motivus_dev.loopback.protocol import decode_output
+from motivus_dev.waterbear import ClientSession, HandshakeRefused, Joined, ResultEvent
+from motivus_dev.waterbear.frames import Send, heartbeat
 
 CLUSTER_URI = "wss://waterbear.api.motivus.cl/client_socket/websocket"
 LOOPBACK_URI = "ws://localhost:7070/client_socket/websocket"
@@ -145,8 +145,7 @@ class Client:
     def __init__(self, uri: str, token: str) -> None:
         self.uri = uri
         self.token = token
-        self.user_uuid = ""
-        self.channel_id = ""
+        self.session = ClientSession()
         self.websocket: Optional[ClientConnection] = None
         self.tasks: Dict[str, "asyncio.Future[Any]"] = {}
         self.result_files: Dict[str, Dict[str, str]] = {}
@@ -154,6 +153,15 @@ class Client:
         self.algorithm_cache: Dict[Tuple[str, str], Dict[str, Optional[str]]] = {}
         self._background: List["asyncio.Task[None]"] = []
         self._closed_reason: Optional[str] = None
+
+    @property
+    def user_uuid(self) -> str:
+        return self.session.user_uuid
+
+    @property
+    def channel_id(self) -> str:
+        """The channel's ``<user uuid>:<uuid4>`` (the topic without ``room:client:``)."""
+        return self.session.channel[len("room:client:") :]
 
     # -- connection ------------------------------------------------------------------
 
@@ -187,51 +195,37 @@ class Client:
         self._background.append(asyncio.ensure_future(self._listen()))
         return self
 
-    async def _recv_json(self) -> Dict[str, Any]:
+    async def _recv_json(self) -> Any:
         assert self.websocket is not None
         raw = await asyncio.wait_for(self.websocket.recv(), 30.0)
         try:
-            msg = json.loads(raw)
+            return json.loads(raw)
         except ValueError as exc:
             raise ProtocolError(f"the server sent a frame that is not JSON: {str(raw)[:200]!r}") from exc
-        if not isinstance(msg, dict):
-            raise ProtocolError("the server sent a frame that is not a JSON object")
-        return msg
 
     async def _send(self, msg: Dict[str, Any]) -> None:
         assert self.websocket is not None
         await self.websocket.send(json.dumps(msg))
 
     async def _handshake(self) -> None:
-        await self._send({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "uuid"})
-        reply = await self._recv_json()
-        response = (reply.get("payload") or {}).get("response") or {}
-        if reply.get("ref") != "uuid" or "uuid" not in response:
-            if response.get("reason") == "unauthorized":
-                raise UnauthorizedError(
-                    "the server refused the application token", hint="check APPLICATION_TOKEN (environment or .env)"
-                )
-            raise ProtocolError(f"unexpected reply to the user id request: {json.dumps(reply)[:300]}")
-        self.user_uuid = str(response["uuid"])
-        self.channel_id = f"{self.user_uuid}:{uuid.uuid4()}"
-        await self._send({"topic": "room:client?", "event": "phx_leave", "payload": {}, "ref": None})
-        await self._recv_json()
-        await self._send({"topic": "room:client:" + self.channel_id, "event": "phx_join", "payload": {}, "ref": "join"})
-        reply = await self._recv_json()
-        payload = reply.get("payload") or {}
-        if payload.get("status") == "error":
-            reason = (payload.get("response") or {}).get("reason")
-            if reason == "unauthorized":
-                raise UnauthorizedError(
-                    "unauthorized connection: the server refused the application token",
-                    hint="check APPLICATION_TOKEN (environment or .env)",
-                )
-            raise ProtocolError(f"the server refused to join the channel: {reason}")
+        events = self.session.start()
+        while True:
+            for event in events:
+                if isinstance(event, Joined):
+                    return
+                if isinstance(event, Send):
+                    await self._send(event.frame)
+            try:
+                events = self.session.receive(await self._recv_json())
+            except HandshakeRefused as exc:
+                if exc.reason == "unauthorized":
+                    raise UnauthorizedError(exc.message, hint="check APPLICATION_TOKEN (environment or .env)") from exc
+                raise
 
     async def _heartbeat(self) -> None:
         try:
             while True:
-                await self._send({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 0})
+                await self._send(heartbeat())
                 await asyncio.sleep(HEARTBEAT_SECONDS)
         except ConnectionClosed:
             return
@@ -245,8 +239,9 @@ class Client:
                     msg = json.loads(raw)
                 except ValueError:
                     continue
-                if isinstance(msg, dict) and msg.get("event") == "result":
-                    self._on_result(msg.get("payload") or {})
+                for event in self.session.receive(msg):
+                    if isinstance(event, ResultEvent):
+                        self._on_result(event)
         except ConnectionClosed as exc:
             reason = f"the connection to {self.uri} closed ({exc})"
         finally:
@@ -255,37 +250,25 @@ class Client:
                 if not future.done():
                     future.set_exception(ClientConnectionError(f"task {task_id} lost: {reason}"))
 
-    def _on_result(self, payload: Dict[str, Any]) -> None:
-        ref = payload.get("ref")
-        if not isinstance(ref, str):
-            return
+    def _on_result(self, event: ResultEvent) -> None:
+        ref = event.ref
         future = self.tasks.get(ref)
         if future is None or future.done():
             return
-        encoding = payload.get("output_encoding")
-        stdout = decode_output(payload.get("stdout"), encoding)
-        stderr = decode_output(payload.get("stderr"), encoding)
-        self.outputs[ref] = {"stdout": stdout, "stderr": stderr, "exit_code": payload.get("exit_code")}
-        try:
-            result = json.loads(gzip.decompress(base64.b64decode(payload.get("body") or "")).decode("utf-8"))
-        except (binascii.Error, OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
-            future.set_exception(ProtocolError(f"task {ref}: the result body is not base64(gzip(JSON)) ({exc})"))
+        self.outputs[ref] = {"stdout": event.stdout, "stderr": event.stderr, "exit_code": event.exit_code}
+        if event.body_error is not None:
+            future.set_exception(ProtocolError(f"task {ref}: {event.body_error.message}"))
             return
-        exit_code = payload.get("exit_code")
-        if payload.get("error") or (isinstance(exit_code, int) and exit_code != 0):
-            future.set_exception(
-                TaskFailedError(ref, stderr, stdout, exit_code if isinstance(exit_code, int) else None)
-            )
+        if event.failed:
+            future.set_exception(TaskFailedError(ref, event.stderr, event.stdout, event.exit_code))
             return
-        if not isinstance(result, dict):
-            future.set_result(result)
-            return
+        body = event.body
         try:
             for guest_path, local_path in self.result_files.get(ref, {}).items():
-                contents = result.get(guest_path)
+                contents = body.get(guest_path) if isinstance(body, dict) else None
                 if contents is None:
                     raise TaskFailedError(
-                        ref, stderr + f"\nresult file {guest_path} was not returned by the worker", stdout
+                        ref, event.stderr + f"\nresult file {guest_path} was not returned by the worker", event.stdout
                     )
                 target = Path(local_path)
                 if target.parent != Path(""):
@@ -297,7 +280,7 @@ class Client:
             else:
                 future.set_exception(RuntimeFailure(f"task {ref}: cannot write a result file: {exc}"))
             return
-        future.set_result(result.get("data", result))
+        future.set_result(event.value)
 
     async def close(self) -> None:
         """Stop the heartbeat and close the connection."""
@@ -387,15 +370,7 @@ class Client:
                     str(resolved["loader"]),
                     definition.get("data_link") or resolved.get("data_link"),
                 )
-            payload = {
-                "body": body,
-                "type": "work" if definition.get("public_cluster") else "trusted_work",
-                "ref": ref,
-                "client_id": self.user_uuid,
-            }
-            await self._send(
-                {"topic": "room:client:" + self.channel_id, "event": "task", "payload": payload, "ref": None}
-            )
+            await self._send(self.session.task(ref, body, bool(definition.get("public_cluster"))))
         except ConnectionClosed as exc:
             if not future.done():
                 future.set_exception(ClientConnectionError(f"task {ref} not sent: the connection closed ({exc})"))
@@ -420,11 +395,4 @@ class Client:
 
     async def reply_result(self, task_id: str, is_valid: bool) -> None:
         """Set a task's validation status (``set_validation``)."""
-        await self._send(
-            {
-                "topic": "room:client:" + self.channel_id,
-                "event": "set_validation",
-                "payload": {"is_valid": is_valid, "task_id": task_id, "client_id": self.user_uuid},
-                "ref": None,
-            }
-        )
+        await self._send(self.session.set_validation(task_id, is_valid))

@@ -28,8 +28,7 @@ def publish_project(
     the platform's docs write it in ``.env``); the registry from ``registry``, else
     ``MOTIVUS_MARKETPLACE_URL``, else the hosted marketplace.
     """
-    from .build import is_up_to_date
-    from .toolchain.images import image_for
+    from .build import is_up_to_date, toolchain_ref
 
     config = load_config(project_dir)
     package = config.build_dir / f"{config.package_stem}.zip"
@@ -38,7 +37,7 @@ def publish_project(
             f"{package} does not exist: version {config.package_version} of {config.name} is not built",
             hint="run 'motivus build' first",
         )
-    if not is_up_to_date(config, image_for(config.build.compiler).ref):
+    if not is_up_to_date(config, toolchain_ref(config)):
         reporter.warning(
             f"the sources changed since {package.name} was built: publishing the package as built "
             "(run 'motivus build' first to publish the current sources)"

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import List, Optional
 
 from .build import BuildResult, build_project, output_names
-from .errors import ConfigError
+from .errors import ConfigError, MotivusError
 from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
 from .reporter import Reporter
+from .runtime.task import TaskResult
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def run_tests(
 async def _run_cases(built: BuildResult, cases: List[Case], reporter: Reporter, workers: Optional[int],
                      timeout: float) -> List[CaseResult]:
     from .runtime.package import PackageStore
-    from .runtime.pool import TaskSpec, WorkerPool
+    from .runtime.pool import WorkerPool
+    from .runtime.task import TaskSpec
 
     config = built.config
     names = output_names(config)
@@ -104,13 +106,7 @@ async def _run_cases(built: BuildResult, cases: List[Case], reporter: Reporter, 
         began = time.monotonic()
         result = await pool.run(spec)
         seconds = time.monotonic() - began
-        decoded = result.body_json()
-        files = {
-            key: base64.b64decode(value)
-            for key, value in decoded.items()
-            if key != "data" and isinstance(value, str)
-        }
-        outcome = Outcome(decoded.get("data"), files, result.stdout, result.stderr, result.exit_code, result.error)
+        outcome = outcome_of(result)
         reporter.advance()
         return CaseResult(case, judge(case, outcome), outcome, seconds)
 
@@ -118,6 +114,23 @@ async def _run_cases(built: BuildResult, cases: List[Case], reporter: Reporter, 
         return list(await asyncio.gather(*(one(case) for case in cases)))
     finally:
         await pool.close("motivus test finished")
+
+
+def outcome_of(result: TaskResult) -> Outcome:
+    """What a fixture case is judged on: the task's value as a driver gets it
+    (``body.get("data", body)``), its result files, its output and exit code."""
+    error: Optional[str] = result.error
+    try:
+        body = result.body_value()
+    except MotivusError as exc:
+        body, error = {}, error or str(exc)
+    files = (
+        {key: base64.b64decode(value) for key, value in body.items() if key != "data" and isinstance(value, str)}
+        if isinstance(body, dict)
+        else {}
+    )
+    data = body.get("data") if isinstance(body, dict) else body
+    return Outcome(data, files, result.stdout_text, result.stderr_text, result.exit_code or 0, error)
 
 
 def _cpu_count() -> int:

@@ -160,7 +160,9 @@ def serve_loopback(**options: Any) -> None:
             refresher = asyncio.ensure_future(refresh(server))
 
         try:
-            await run_loopback(stop=stop, on_ready=on_ready, **options)
+            # Pool and server warnings (a worker restarted, a loader breaking the contract, a
+            # driver gone) print above the live view.
+            await run_loopback(stop=stop, on_ready=on_ready, reporter=RichReporter(), **options)
         finally:
             if refresher is not None:
                 refresher.cancel()

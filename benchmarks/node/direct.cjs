@@ -8,7 +8,6 @@
 // usage: node direct.js LOADER.js MODULE.wasm MODE N LANES PARAMS_JSON EXPECTED_JSON
 // prints one JSON line: {"mode", "n", "lanes", "seconds", "tasks_per_s", "p50_ms", "p99_ms"}
 const fs = require('fs');
-const zlib = require('zlib');
 const { Worker } = require('worker_threads');
 
 const [loaderPath, wasmPath, mode, nText, lanesText, paramsText, expectedText] = process.argv.slice(2);
@@ -29,9 +28,10 @@ function body() {
 
 function check(m) {
   // The answer is checked, so that a broken loader cannot look fast.
-  const out = JSON.parse(zlib.gunzipSync(Buffer.from(m.body, 'base64')).toString('utf8'));
+  // The body is plain JSON (the worker encodes it); stdout/stderr are base64.
+  const out = m.body;
   if (m.exitCode !== 0 || JSON.stringify(out.data) !== expected) {
-    throw new Error(`wrong result: ${JSON.stringify(out)} stderr=${m.stderr}`);
+    throw new Error(`wrong result: ${JSON.stringify(out)} stderr=${Buffer.from(m.stderr || '', 'base64')}`);
   }
 }
 

@@ -7,8 +7,10 @@
  *
  * Per task (worker-contract.md): compile the wasm once per worker (cached by its bytes),
  * make a fresh instance and a fresh MEMFS, unpack the data_link zip at "/", write
- * preload_files on top, write /motivus/params.json, run main(argc, argv), read
- * result_files and /motivus/data.json, and reply once. See docs/c-cpp.md.
+ * preload_files on top, create the result files' parent directories, write
+ * /motivus/params.json, run main(argc, argv), read result_files and /motivus/data.json,
+ * and reply once. The body has one key per result file the program wrote (base64 of its
+ * bytes) and `data` only when the program wrote /motivus/data.json. See docs/c-cpp.md.
  */
 
 var MOTIVUS_PARAMS_PATH = "/motivus/params.json";
@@ -269,6 +271,13 @@ function motivusRunC(task) {
       preloads.forEach(function (p) {
         motivusWriteFile(FS, p[0], p[1]);
       });
+      resultPaths.forEach(function (path) {
+        var guest = motivusGuestPath(path, "result_files");
+        var dir = guest.substring(0, guest.lastIndexOf("/"));
+        if (dir) {
+          FS.mkdirTree(dir);
+        }
+      });
       motivusWriteFile(FS, MOTIVUS_PARAMS_PATH, paramsJson);
 
       var exitCode;
@@ -283,7 +292,7 @@ function motivusRunC(task) {
         exitCode = 0;
       }
 
-      var out = { data: null };
+      var out = {};
       var missing = [];
       resultPaths.forEach(function (path) {
         var guest = motivusGuestPath(path, "result_files");
@@ -322,7 +331,7 @@ function motivusRunC(task) {
       // Failures before main ran (bad input, no filesystem, instantiation).
       var errText = stderr.length ? stderr.join("\n") + "\n" : "";
       return {
-        out: { data: null },
+        out: {},
         stdout: stdout.length ? stdout.join("\n") + "\n" : "",
         stderr: errText + "motivus: " + (e && e.message ? e.message : String(e)) + "\n",
         exitCode: 1,

@@ -9,10 +9,17 @@
  * Defines (all prefixed `motivus`):
  *   motivusIsNode, motivusNodeRequire(name)
  *   motivusToBytes(x), motivusB64Decode(s), motivusB64Encode(bytes), motivusUtf8Decode(bytes)
- *   motivusGzip(bytes) -> Promise<Uint8Array>, motivusInflateRaw(bytes) -> Promise<Uint8Array>
+ *   motivusTextB64(text), motivusInflateRaw(bytes) -> Promise<Uint8Array>
  *   motivusReadZip(bytes) -> Promise<[{name, dir, data}]>
  *   motivusFetchBytes(link) -> Promise<Uint8Array>
  *   motivusServe(runTask): the message loop; runTask(body) -> Promise<{out, stdout, stderr, exitCode}>
+ *
+ * The contract this follows: the loader posts ONE message per task, {body, stdout, stderr,
+ * exitCode}, where body is a plain JSON value (the worker gzips and base64s it, not us),
+ * stdout/stderr are base64 of the UTF-8 text (the 2.4.0 client base64-decodes them), and
+ * exitCode is an integer. It runs on node 16 (no global fetch, no structuredClone, no
+ * global Blob/Response), in newer node, and in a browser Web Worker; it must stay 7-bit
+ * ASCII, because the platform's worker decodes loaders as ASCII.
  */
 
 var motivusIsNode =
@@ -87,6 +94,11 @@ function motivusB64Encode(bytes) {
   return btoa(parts.join(""));
 }
 
+/** Text as the contract wants stdout/stderr: base64 of its UTF-8 bytes. */
+function motivusTextB64(text) {
+  return motivusB64Encode(new TextEncoder().encode(text));
+}
+
 /** UTF-8 bytes to a string (invalid sequences become U+FFFD). */
 function motivusUtf8Decode(bytes) {
   return new TextDecoder("utf-8").decode(bytes);
@@ -100,32 +112,24 @@ function motivusStream(stream, bytes) {
   });
 }
 
-/** gzip: node's zlib when running under node (synchronous, fast), else CompressionStream. */
-function motivusGzip(bytes) {
+/** Inflate a raw deflate stream (zip method 8): node's zlib under node (node 16 has no
+ * DecompressionStream, and node run without its experimental fetch has no Response), else
+ * the browser's DecompressionStream('deflate-raw'). */
+function motivusInflateRaw(bytes) {
   var zlib = motivusNodeRequire("zlib");
   if (zlib) {
-    return Promise.resolve(new Uint8Array(zlib.gzipSync(bytes)));
+    return Promise.resolve(new Uint8Array(zlib.inflateRawSync(bytes)));
   }
-  return motivusStream(new CompressionStream("gzip"), bytes);
-}
-
-/** Inflate a raw deflate stream (zip method 8): DecompressionStream('deflate-raw') where the
- * platform has it, else node's zlib. */
-function motivusInflateRaw(bytes) {
-  if (typeof DecompressionStream === "function") {
+  if (typeof DecompressionStream === "function" && typeof Response === "function") {
     var ds = null;
     try {
       ds = new DecompressionStream("deflate-raw");
     } catch (e) {
-      ds = null; // an older platform without deflate-raw: fall back to zlib below
+      ds = null; // an older browser without deflate-raw
     }
     if (ds) {
       return motivusStream(ds, bytes);
     }
-  }
-  var zlib = motivusNodeRequire("zlib");
-  if (zlib) {
-    return Promise.resolve(new Uint8Array(zlib.inflateRawSync(bytes)));
   }
   return Promise.reject(new Error("this platform can not inflate deflate data (no DecompressionStream('deflate-raw'))"));
 }
@@ -208,6 +212,71 @@ function motivusReadZip(bytes) {
   }, Promise.resolve([]));
 }
 
+/** GET a URL with node's http/https (node 16 has no global fetch); follows redirects. */
+function motivusNodeGet(link, redirects) {
+  var url = motivusNodeRequire("url");
+  var parsed = new url.URL(link);
+  var mod = parsed.protocol === "https:" ? motivusNodeRequire("https") : parsed.protocol === "http:" ? motivusNodeRequire("http") : null;
+  if (!mod) {
+    return Promise.reject(new Error("unsupported data_link scheme " + parsed.protocol + " (use http or https)"));
+  }
+  return new Promise(function (resolve, reject) {
+    var req = mod.get(parsed, { headers: { "accept-encoding": "identity" } }, function (res) {
+      var status = res.statusCode || 0;
+      if (status >= 300 && status < 400 && res.headers.location && (redirects || 0) < 5) {
+        res.resume();
+        resolve(motivusNodeGet(new url.URL(res.headers.location, parsed).toString(), (redirects || 0) + 1));
+        return;
+      }
+      if (status !== 200) {
+        res.resume();
+        reject(new Error("fetching data_link " + link + " failed: HTTP " + status));
+        return;
+      }
+      var chunks = [];
+      res.on("data", function (c) {
+        chunks.push(c);
+      });
+      res.on("end", function () {
+        var b = Buffer.concat(chunks);
+        resolve(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
+}
+
+/** GET a URL in a browser worker: fetch where there is one, else XMLHttpRequest. */
+function motivusBrowserGet(link) {
+  if (typeof fetch === "function") {
+    return fetch(link).then(function (response) {
+      if (!response.ok) {
+        throw new Error("fetching data_link " + link + " failed: HTTP " + response.status);
+      }
+      return response.arrayBuffer().then(function (buf) {
+        return new Uint8Array(buf);
+      });
+    });
+  }
+  return new Promise(function (resolve, reject) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("GET", link);
+    xhr.responseType = "arraybuffer";
+    xhr.onload = function () {
+      if (xhr.status === 200) {
+        resolve(new Uint8Array(xhr.response));
+      } else {
+        reject(new Error("fetching data_link " + link + " failed: HTTP " + xhr.status));
+      }
+    };
+    xhr.onerror = function () {
+      reject(new Error("fetching data_link " + link + " failed"));
+    };
+    xhr.send();
+  });
+}
+
 /** The bytes behind a data_link: a URL to fetch, or (node only) a local path or file:// URL. */
 function motivusFetchBytes(link) {
   if (typeof link !== "string" || link === "") {
@@ -225,21 +294,13 @@ function motivusFetchBytes(link) {
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     });
   }
-  return fetch(link).then(function (response) {
-    if (!response.ok) {
-      throw new Error("fetching data_link " + link + " failed: HTTP " + response.status);
-    }
-    return response.arrayBuffer().then(function (buf) {
-      return new Uint8Array(buf);
-    });
-  });
+  return motivusIsNode ? motivusNodeGet(link, 0) : motivusBrowserGet(link);
 }
 
-/** base64(gzip('{"data":null}')): the body of a reply when even gzip failed. */
-var MOTIVUS_NULL_BODY = "H4sIAAAAAAACA6tWSkksSVSyyivNyakFAFj2dOgNAAAA";
-
 /** Serve task bodies: one reply per posted body, in order. runTask(body) resolves to
- * {out, stdout, stderr, exitCode}; anything it throws still becomes one failure reply. */
+ * {out, stdout, stderr, exitCode} (out: the plain body; stdout/stderr: text); anything it
+ * throws still becomes one failure reply. The worker may post more bodies to the same
+ * loader (a local pool keeping it warm); the platform's worker posts one. */
 function motivusServe(runTask) {
   var port = null;
   var post;
@@ -259,22 +320,19 @@ function motivusServe(runTask) {
   }
 
   function reply(result) {
-    var json;
+    var out = result.out;
+    var stderr = result.stderr;
+    var exitCode = result.exitCode;
     try {
-      json = JSON.stringify(result.out);
+      // What the worker will do with it: a value that JSON cannot carry fails here, with a
+      // reason, rather than in the worker.
+      JSON.stringify(out);
     } catch (e) {
-      json = JSON.stringify({ data: null });
-      result.stderr += "motivus: the result is not JSON-serialisable: " + e + "\n";
-      result.exitCode = result.exitCode || 1;
+      out = {};
+      stderr += "motivus: the result is not JSON-serialisable: " + e + "\n";
+      exitCode = exitCode || 1;
     }
-    return motivusGzip(new TextEncoder().encode(json)).then(function (gz) {
-      post({
-        body: motivusB64Encode(gz),
-        stdout: result.stdout,
-        stderr: result.stderr,
-        exitCode: result.exitCode,
-      });
-    });
+    post({ body: out, stdout: motivusTextB64(result.stdout), stderr: motivusTextB64(stderr), exitCode: exitCode });
   }
 
   var queue = Promise.resolve();
@@ -287,7 +345,7 @@ function motivusServe(runTask) {
           })
           .catch(function (e) {
             return {
-              out: { data: null },
+              out: {},
               stdout: "",
               stderr: "motivus: " + (e && e.message ? e.message : String(e)) + "\n",
               exitCode: 1,
@@ -296,8 +354,8 @@ function motivusServe(runTask) {
       })
       .then(reply)
       .catch(function (e) {
-        // Replying itself failed (e.g. no gzip): still answer, with a fixed well-formed body.
-        post({ body: MOTIVUS_NULL_BODY, stdout: "", stderr: "motivus: could not reply: " + e + "\n", exitCode: 1 });
+        // Replying itself failed: still answer, in the platform's failure shape.
+        post({ body: {}, stdout: "", stderr: btoa("motivus: could not reply: " + String(e).replace(/[^\x20-\x7e]/g, "?") + "\n"), exitCode: 1 });
       });
   }
 

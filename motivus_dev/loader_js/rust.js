@@ -1,11 +1,15 @@
 /* Motivus Rust loader runtime (wasm-bindgen 0.2.83 ABI, no wasm-bindgen CLI needed).
+ * motivus-loader:reusable (a local pool may post it more than one task; see below)
  *
- * One self-contained classic script: runs as a browser Web Worker and as a node
- * worker_threads worker created with {eval: true}. It follows the worker contract
- * (shared/spec/worker-contract.md): each message posted to it is a task body
- * ({params, wasm | buffWasm, entry?}); each gets exactly one reply
- * {body: base64(gzip(JSON.stringify({data}))), stdout, stderr, exitCode}, every task runs in a
- * fresh wasm instance with a fresh JS value heap, and the compiled module is cached.
+ * One self-contained classic script, 7-bit ASCII (the platform's worker decodes loaders as
+ * ASCII): runs as a browser Web Worker and as a node (16 or newer) worker_threads worker
+ * created with {eval: true, env: {}}. It follows the worker contract (docs/loopback.md):
+ * each message posted to it is a task body ({params, wasm | buffWasm, entry?}); each gets
+ * exactly one reply {body: {data}, stdout: base64, stderr: base64, exitCode}, with body a
+ * plain JSON value (the worker gzips and base64s it). main is called as the platform calls
+ * it, main.apply(null, params): extra params are ignored, a missing one is an error. Every
+ * task runs in a fresh wasm instance with a fresh JS value heap; the compiled module is
+ * cached, so a warm worker skips compiling.
  *
  * The kit generates the loader by replacing the PLAN placeholder below with the exported
  * functions' signatures, read from the module's wasm-bindgen descriptors at build time
@@ -438,33 +442,28 @@
     });
   }
 
-  function toBase64(u8) {
+  // stdout/stderr as the contract wants them: base64 of the UTF-8 text.
+  function textBase64(text) {
+    var u8 = encoder.encode(text);
     if (IS_NODE) return Buffer.from(u8.buffer, u8.byteOffset, u8.length).toString("base64");
     var s = "";
     for (var i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
     return btoa(s);
   }
-  function gzip(text) {
-    var raw = encoder.encode(text);
-    if (typeof CompressionStream === "function") {
-      var stream = new Blob([raw]).stream().pipeThrough(new CompressionStream("gzip"));
-      return new Response(stream).arrayBuffer().then(function (ab) { return new Uint8Array(ab); });
-    }
-    var zlib = require("zlib"); // node builtin; only reached where CompressionStream is missing
-    return Promise.resolve(new Uint8Array(zlib.gzipSync(raw)));
-  }
 
   function runTask(body) {
     var out = { stdout: "", stderr: "" };
     var reply = function (data, exitCode) {
-      var json;
-      try { json = JSON.stringify({ data: data === undefined ? null : data }, jsonReplacer); } catch (e) {
+      var value;
+      try {
+        // Through JSON once: 64-bit integers and typed arrays become what JSON can carry,
+        // and a value JSON cannot carry fails here with a reason, not in the worker.
+        value = JSON.parse(JSON.stringify({ data: data === undefined ? null : data }, jsonReplacer));
+      } catch (e) {
         out.stderr += "the result cannot be converted to JSON: " + describeError(e) + "\n";
-        json = JSON.stringify({ data: null }); exitCode = exitCode || 1;
+        value = {}; exitCode = exitCode || 1;
       }
-      return gzip(json).then(function (gz) {
-        return { body: toBase64(gz), stdout: out.stdout, stderr: out.stderr, exitCode: exitCode };
-      });
+      return { body: exitCode ? {} : value, stdout: textBase64(out.stdout), stderr: textBase64(out.stderr), exitCode: exitCode };
     };
     return Promise.resolve().then(function () {
       if (!body || typeof body !== "object") throw new TaskError("the task body is not an object");
@@ -473,7 +472,8 @@
       if (!sig) throw new TaskError(PLAN.package + " has no exported function " + JSON.stringify(entry));
       var params = body.params == null ? [] : body.params;
       if (!Array.isArray(params)) throw new TaskError("params must be a list, got " + JSON.stringify(params));
-      if (params.length !== sig.args.length) {
+      // As the platform calls it, main.apply(null, params): extra params are ignored.
+      if (params.length < sig.args.length) {
         throw new TaskError(entry + " takes " + sig.args.length + " params (" + sig.rust + "), the task gave " + params.length);
       }
       return compiled(wasmBytes(body)).then(function (module) {
@@ -492,8 +492,8 @@
   var queue = Promise.resolve();
   function onTask(body, post) {
     queue = queue.then(function () { return runTask(body); }).then(post, function (e) {
-      // gzip failed: still a decodable body, the constant base64(gzip('{"data":null}')).
-      post({ body: "H4sIAAAAAAAC/6tWSkksSVSyyivNyakFAFj2dOgNAAAA", stdout: "", stderr: "loader failure: " + describeError(e) + "\n", exitCode: 1 });
+      // Replying itself failed: still one answer, in the platform's failure shape.
+      post({ body: {}, stdout: "", stderr: textBase64("loader failure: " + describeError(e) + "\n"), exitCode: 1 });
     });
   }
   if (!IS_NODE) {

@@ -1,7 +1,7 @@
 """``motivus loopback``: a local Waterbear server that runs tasks on the worker pool.
 
-The protocol decisions are in :mod:`motivus_dev.loopback.protocol`; this module does the
-I/O: websockets, the pool, per-connection task bookkeeping, ``GET /healthz``.
+The protocol decisions are in :mod:`motivus_dev.waterbear` (the server session); this
+module does the I/O: websockets, the pool, per-connection task bookkeeping, ``GET /healthz``.
 """
 
 from __future__ import annotations
@@ -21,18 +21,12 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from motivus_dev.errors import MotivusError, RuntimeFailure
-from motivus_dev.loopback.protocol import (
-    Action,
-    Close,
-    Send,
-    Session,
-    StartTask,
-    failed_result_frame,
-    result_frame,
-)
 from motivus_dev.reporter import NullReporter, Reporter
-from motivus_dev.runtime.package import PackageStore, is_wire_safe
-from motivus_dev.runtime.pool import PoolStats, TaskSpec, WorkerPool
+from motivus_dev.runtime.package import PackageStore
+from motivus_dev.runtime.pool import PoolStats, WorkerPool
+from motivus_dev.runtime.task import TaskSpec
+from motivus_dev.waterbear import Close, Send, Session, StartTask, failure_payload, is_wire_safe, result_frame
+from motivus_dev.waterbear.server import Action
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 7070
@@ -291,9 +285,8 @@ class LoopbackServer:
         try:
             package = self.packages.intern_wire(body["wasm"], body["loader"])
         except MotivusError as exc:
-            task = asyncio.ensure_future(
-                self._send_quietly(conn, failed_result_frame(action.topic, action.ref, f"task refused: {exc}"))
-            )
+            refused = result_frame(action.topic, failure_payload(action.ref, f"task refused: {exc}"))
+            task = asyncio.ensure_future(self._send_quietly(conn, refused))
         else:
             # Only small fields and the shared package are kept per queued task: the frame's
             # own copy of the wasm and loader is dropped with `body` after this function.
@@ -313,9 +306,7 @@ class LoopbackServer:
 
     async def _run_task(self, conn: _Connection, topic: str, ref: str, spec: TaskSpec) -> None:
         result = await self.pool.run(spec, label=ref[:8])
-        await self._send_quietly(
-            conn, result_frame(topic, ref, result.body, result.stdout, result.stderr, result.exit_code, result.error)
-        )
+        await self._send_quietly(conn, result_frame(topic, result.payload(ref)))
 
     async def _send_quietly(self, conn: _Connection, frame: Dict[str, Any]) -> None:
         try:

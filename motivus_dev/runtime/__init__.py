@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from motivus_dev.runtime.package import Package, PackageStore, decode_body, encode_body
+from motivus_dev.runtime.package import Package, PackageStore
 from motivus_dev.runtime.pool import PoolStats, TaskResult, TaskSpec, WorkerPool, WorkerStats
 
 __all__ = [
@@ -13,6 +13,4 @@ __all__ = [
     "TaskSpec",
     "WorkerPool",
     "WorkerStats",
-    "decode_body",
-    "encode_body",
 ]

@@ -16,8 +16,8 @@ import websockets
 
 from motivus_dev.client import Client, ClientConnectionError, TaskFailedError, UnauthorizedError
 from motivus_dev.loopback.server import LoopbackServer
-from motivus_dev.runtime.package import decode_body
 from motivus_dev.runtime.pool import WorkerPool
+from motivus_dev.waterbear import decode_body
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
 import helpers  # noqa: E402
@@ -339,7 +339,7 @@ def test_big_result_goes_out_as_fragments_and_reassembles(tmp_path: Path) -> Non
             await ws.send(json.dumps({"topic": channel, "event": "task", "payload": payload, "ref": None}))
             frame = json.loads(await ws.recv())
             assert frame["event"] == "result" and frame["payload"]["ref"] == "big"
-            assert frame["payload"]["exit_code"] == 0 and "error" not in frame["payload"]
+            assert frame["payload"]["exitCode"] == 0 and "error" not in frame["payload"]
             result = decode_body(frame["payload"]["body"])
             assert result["data"] == 11 and base64.b64decode(result["/out/d.bin"]) == data
         finally:

@@ -7,7 +7,6 @@
 "use strict";
 const fs = require("fs");
 const vm = require("vm");
-const zlib = require("zlib");
 
 const spec = JSON.parse(fs.readFileSync(0, "utf8"));
 const loaderText = fs.readFileSync(spec.loader, "utf8");
@@ -49,8 +48,15 @@ async function main() {
     }
     const msg = posted[before];
     const reply = { raw_keys: Object.keys(msg).sort(), stdout: msg.stdout, stderr: msg.stderr, exitCode: msg.exitCode, out: null };
+    // The contract: body a plain JSON value (the worker encodes it), stdout/stderr base64.
     try {
-      reply.out = JSON.parse(zlib.gunzipSync(Buffer.from(msg.body, "base64")).toString("utf8"));
+      reply.out = JSON.parse(JSON.stringify(msg.body));
+      for (const key of ["stdout", "stderr"]) {
+        if (typeof msg[key] !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(msg[key]) || msg[key].length % 4) {
+          throw new Error(key + " is not base64: " + JSON.stringify(msg[key]));
+        }
+        reply[key] = Buffer.from(msg[key], "base64").toString("utf8");
+      }
     } catch (e) {
       reply.body_error = String(e);
     }

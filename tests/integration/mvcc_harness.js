@@ -9,7 +9,6 @@
 // spec.prelude: optional JS run in the worker before the loader.
 "use strict";
 const fs = require("fs");
-const zlib = require("zlib");
 const { Worker } = require("worker_threads");
 
 const spec = JSON.parse(fs.readFileSync(0, "utf8"));
@@ -80,8 +79,15 @@ async function main() {
       exitCode: msg.exitCode,
       out: null,
     };
+    // The contract: body a plain JSON value (the worker encodes it), stdout/stderr base64.
     try {
-      reply.out = JSON.parse(zlib.gunzipSync(Buffer.from(msg.body, "base64")).toString("utf8"));
+      reply.out = JSON.parse(JSON.stringify(msg.body));
+      for (const key of ["stdout", "stderr"]) {
+        if (typeof msg[key] !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(msg[key]) || msg[key].length % 4) {
+          throw new Error(key + " is not base64: " + JSON.stringify(msg[key]));
+        }
+        reply[key] = Buffer.from(msg[key], "base64").toString("utf8");
+      }
     } catch (e) {
       reply.body_error = String(e);
     }

@@ -4,9 +4,9 @@ The cluster's browser workers run a package by making a classic Web Worker from 
 loader's text (`new Worker(URL.createObjectURL(new Blob([loaderText])))`) and posting it the
 task body (shared/spec/worker-contract.md). This test builds the Rust and the C++ templates,
 serves a small page (tests/harness/browser/) plus the package files from a local HTTP server,
-and lets headless Chromium run the tasks there: the page decodes each reply
-(base64(gzip(JSON)) through the browser's own DecompressionStream) and POSTs the results back.
-The same task bodies then go through node's worker_threads (tests/harness/run_loader.js), and
+and lets headless Chromium run the tasks there: the page reads each reply (a plain body,
+base64 stdout/stderr) and POSTs the results back. The same task bodies then go through the
+reference worker (tests/harness/reference_worker.js, node as the platform runs it), and
 both must agree exactly: data, result files, stdout, stderr and exit code, for successes and
 for failures.
 
@@ -32,6 +32,7 @@ import pytest
 from click.testing import CliRunner
 from kmeans_data import SEED_LABELS as LABELS
 from kmeans_data import SEED_POINTS as SEED
+from reference_worker import check_ascii, run_reference
 
 from motivus_dev.cli import main
 
@@ -39,7 +40,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_DIR = ROOT / "tests" / "harness" / "browser"
-HARNESS = ROOT / "tests" / "harness" / "run_loader.js"
 BROWSER_TIMEOUT_S = 60.0
 # The flags that let headless Chromium run as root in a container without touching the
 # network or a profile (a fresh --user-data-dir is added per run). Without crashpad every
@@ -223,16 +223,12 @@ def _stop_strays(marker: str) -> None:
 
 
 def run_in_node(loader: Path, wasm: Path, bodies: List[Dict[str, Any]], work: Path) -> List[Dict[str, Any]]:
-    """The same task bodies through node's worker_threads, a fresh worker per task."""
-    tasks = work / f"{loader.stem}.tasks.json"
-    tasks.write_text(json.dumps(bodies), encoding="utf-8")
-    done = subprocess.run(["node", str(HARNESS), str(loader), str(wasm), str(tasks), "--fresh"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    for entry in results:
-        entry.pop("ms", None)
-    return results
+    """The same task bodies through the reference worker (node, as the platform runs it)."""
+    check_ascii(loader)
+    return [
+        {key: entry[key] for key in ("out", "stdout", "stderr", "exitCode")} if "payload" in entry else entry
+        for entry in run_reference(loader, wasm, bodies, timeout=120)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +307,7 @@ def test_rust_and_cpp_packages_run_in_a_chromium_web_worker_as_in_node(
     assert rust_ok["out"] == {"data": LABELS}
     assert "kmeans: 10 points, k = 2" in rust_ok["stdout"]
 
-    assert rust_bad["exitCode"] != 0 and rust_bad["out"]["data"] is None, rust_bad
+    assert rust_bad["exitCode"] != 0 and rust_bad["out"] == {}, rust_bad
     assert "params[0] must be a list of points" in rust_bad["stderr"]
 
     assert cpp_ok["exitCode"] == 0, cpp_ok

@@ -7,9 +7,7 @@ incremental and failure behaviour.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import time
 import zipfile
 from pathlib import Path
@@ -19,13 +17,13 @@ import pytest
 from click.testing import CliRunner
 from kmeans_data import SEED_LABELS as LABELS
 from kmeans_data import SEED_POINTS as SEED
+from reference_worker import check_ascii, run_reference
 
 from motivus_dev.cli import main
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = ROOT / "tests" / "harness" / "run_loader.js"
 
 
 def motivus(*args: str) -> Any:
@@ -46,19 +44,13 @@ def docker_ready() -> str:
 
 
 def run_package(project: Path, stem: str, tasks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Run tasks on the built package exactly as a worker does."""
+    """Run tasks on the built package as the platform's worker does, read as the 2.4.0 client reads."""
     build = project / "build"
     for task in tasks:
         if (build / f"{stem}.data.zip").exists():
             task.setdefault("data_link", str(build / f"{stem}.data.zip"))
-    tasks_file = project / "tasks.json"
-    tasks_file.write_text(json.dumps(tasks))
-    done = subprocess.run(
-        ["node", str(HARNESS), str(build / f"{stem}.js"), str(build / f"{stem}.wasm"), str(tasks_file)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    check_ascii(build / f"{stem}.js")
+    return run_reference(build / f"{stem}.js", build / f"{stem}.wasm", tasks, timeout=120)
 
 
 @pytest.fixture(scope="module")

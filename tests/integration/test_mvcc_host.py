@@ -262,7 +262,7 @@ def test_abort_is_a_failed_task(built: Built) -> None:
     assert reply["exitCode"] == 134
     assert "aborting on request" in reply["stderr"]
     assert "crashed" in reply["stderr"]
-    assert reply["out"] == {"data": None}
+    assert reply["out"] == {}
 
 
 def test_no_filesystem_is_reported_by_the_program(built: Built) -> None:
@@ -293,7 +293,7 @@ def test_bad_input_still_replies_once(built: Built, fields: Dict[str, Any], expe
     reply = run_tasks(built.loader, [body])["replies"][0]
     assert reply["exitCode"] == 1
     assert expected in reply["stderr"]
-    assert reply["out"] == {"data": None}
+    assert reply["out"] == {}
 
 
 def test_warm_worker_runs_each_task_in_a_fresh_instance(built: Built) -> None:

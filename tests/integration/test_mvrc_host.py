@@ -3,7 +3,6 @@ loader runs through the node harness exactly as a worker runs it (worker-contrac
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from kmeans_data import SEED_POINTS
+from reference_worker import check_ascii, run_reference
 
 from motivus_dev.wasm_bindgen import generate_rust_loader
 
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SH = ROOT / "toolchains" / "mvrc" / "build.sh"
-HARNESS = ROOT / "tests" / "harness" / "run_loader.js"
 RUST_DATA = ROOT / "tests" / "data" / "rust"
 
 
@@ -76,16 +75,10 @@ class Package:
         self.wasm_path.write_bytes(self.wasm)
 
     def run(self, tasks: List[Dict[str, Any]], *options: str) -> List[Dict[str, Any]]:
-        tasks_path = self.project / "tasks.json"
-        tasks_path.write_text(json.dumps(tasks), encoding="utf-8")
-        proc = subprocess.run(
-            ["node", str(HARNESS), str(self.loader_path), str(self.wasm_path), str(tasks_path), *options],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr
-        results = json.loads(proc.stdout)
+        """Run tasks as the platform's worker does (a new worker each; ``--reuse``: one warm
+        worker for all), read as the 2.4.0 client reads them."""
+        check_ascii(self.loader_path)
+        results = run_reference(self.loader_path, self.wasm_path, tasks, *options, timeout=120)
         for r in results:
             assert "harnessError" not in r, r
         return results
@@ -126,18 +119,27 @@ def test_kmeans_clusters_the_seed_points(kmeans: Package) -> None:
     assert len(kmeans.loader_js) < 40_000, f"loader is {len(kmeans.loader_js)} bytes"
 
 
-@pytest.mark.parametrize("mode", ["--wasm-only", "--buff-only", "--fresh"])
-def test_loader_accepts_base64_or_bytes_and_fresh_workers(kmeans: Package, mode: str) -> None:
-    results = kmeans.run([{"params": [SEED_POINTS, 2]}, {"params": [SEED_POINTS[:4], 1]}], mode)
+@pytest.mark.parametrize("mode", [(), ("--wasm-only",), ("--reuse",)])
+def test_loader_accepts_base64_or_bytes_fresh_or_warm(kmeans: Package, mode: Tuple[str, ...]) -> None:
+    results = kmeans.run([{"params": [SEED_POINTS, 2]}, {"params": [SEED_POINTS[:4], 1]}], *mode)
     assert [r["exitCode"] for r in results] == [0, 0]
-    assert results[1]["out"]["data"] == [0, 0, 0, 0]
+    assert results[1]["out"] == {"data": [0, 0, 0, 0]} and results[1]["value"] == [0, 0, 0, 0]
+
+
+def test_main_is_called_as_the_platform_calls_it_extra_params_ignored(kmeans: Package) -> None:
+    # main.apply(null, params): a third param is ignored, a missing one is a clear error
+    extra, missing = kmeans.run([{"params": [SEED_POINTS[:4], 1, "ignored"]}, {"params": [SEED_POINTS[:4]]}])
+    assert extra["exitCode"] == 0 and extra["value"] == [0, 0, 0, 0]
+    assert missing["exitCode"] == 1 and "main takes 2 params" in missing["stderr"] and missing["out"] == {}
 
 
 def test_kmeans_bad_input_fails_with_the_panic_message(kmeans: Package) -> None:
-    results = kmeans.run([{"params": ["not points", 2]}, {"params": [SEED_POINTS]}, {"params": [SEED_POINTS, 2]}])
+    results = kmeans.run(
+        [{"params": ["not points", 2]}, {"params": [SEED_POINTS]}, {"params": [SEED_POINTS, 2]}], "--reuse"
+    )
     assert results[0]["exitCode"] != 0
     assert "panicked at" in results[0]["stderr"] and "invalid type" in results[0]["stderr"]
-    assert results[0]["out"] == {"data": None}
+    assert results[0]["out"] == {}
     assert results[1]["exitCode"] != 0 and "takes 2 params" in results[1]["stderr"]
     # The same worker still answers correctly after two failures.
     assert results[2]["exitCode"] == 0 and results[2]["out"]["data"][0] != results[2]["out"]["data"][9]
@@ -238,7 +240,7 @@ def test_err_panic_and_bad_params_fail_the_task_with_the_message(types: Package)
     for (entry, _params, message), result in zip(FAILURES, results):
         assert result["exitCode"] != 0, (entry, result)
         assert message in result["stderr"], (entry, result)
-        assert result["out"] == {"data": None}
+        assert result["out"] == {}
 
 
 def test_log_lines_reach_stdout_and_stderr(types: Package) -> None:
@@ -257,8 +259,8 @@ def test_tasks_on_one_worker_do_not_share_state(types: Package) -> None:
         {"entry": "leak", "params": [1]},
         {"entry": "stateful"},
     ]
-    results = types.run(tasks)
-    assert [r["out"]["data"] for r in results] == [1, 1, 1, None, 1, 1]
+    results = types.run(tasks, "--reuse")
+    assert [r["out"].get("data") for r in results] == [1, 1, 1, None, 1, 1]
     # stdout/stderr are per task too.
     assert results[4]["stderr"] == "" and "midway" in results[3]["stderr"]
 

@@ -267,8 +267,8 @@ else
     ESBUILD_FLAGS=""
 fi
 # shellcheck disable=SC2086
-"$ESBUILD" $ESBUILD_FLAGS --loader=js --charset=utf8 --legal-comments=none \
-    --banner="/* $JS_NAME $JS_VERSION: Motivus mvcc loader (emscripten $EM_VERSION) */" \
+"$ESBUILD" $ESBUILD_FLAGS --loader=js --charset=ascii --legal-comments=none \
+    --banner="/* $JS_NAME $JS_VERSION: Motivus mvcc loader (emscripten $EM_VERSION); motivus-loader:reusable */" \
     <"$LINK_DIR/bundle.js" >"$LINK_DIR/module.js.tmp"
 
 cat "$LINK_DIR/glue.wasm" >"$OUT/module.wasm.tmp"

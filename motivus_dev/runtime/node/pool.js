@@ -1,38 +1,35 @@
 'use strict';
-// One worker process of the Motivus local pool.
+// One worker process of the Motivus local pool: it plays the platform's worker.
 //
-// The Python side (motivus_dev/runtime/pool.py) starts N of these and talks to each over
-// stdin/stdout, one JSON object per line. Big strings travel outside the JSON, as raw bytes
-// right after their line, so that neither side builds or parses a JSON line of 100 MB:
-// a request with `blobs: [n1, n2, ...]` is followed by that many bytes of each blob (the
-// run request's preload files, in the order of body.preload_files), and a result with
-// `body_bytes: n` is followed by the n bytes of its body. This process hosts the package loaders in
-// worker_threads exactly as a real node worker does (worker-contract.md): the loader's text
-// runs with `new Worker(loaderText, {eval: true})`, gets one task body, answers one message.
-// A warm worker is kept per package hash (contract point 6), so a package's loader and its
-// compiled module are reused by later tasks of the same package.
-//
-// Requests (Python -> node):
-//   {op: "package", hash, loader, wasm}      loader text, wasm base64; sent once per hash
-//   {op: "forget", hash}                     drop a package (and its warm worker)
-//   {op: "data", hash, zip}                  a verified data_link zip (base64), once per hash
-//   {op: "forget_data", hash}
-//   {op: "run", id, hash, data_hash, body, timeout_ms, blobs}   + the preload files' bytes
-//   {op: "cancel", id}
-// Replies (node -> Python):
-//   {op: "ready", pid}
-//   {op: "result", id, result: {stdout, stderr, exitCode}, body_bytes}   + the body's bytes
-//   {op: "result", id, error: "why the task failed outside the loader"}
-//   {op: "log", text}
+// The Python side (motivus_dev/runtime/node_process.py) starts it and talks to it over
+// stdin/stdout; the messages and their framing are described, and owned, by
+// motivus_dev/runtime/pipe.py. Each task runs its package's loader exactly as the
+// platform's node worker does (src/sagas/processing.js + src/utils/common.js of its
+// sources; shared spec worker-contract.md):
+//   - the loader is decoded with Buffer.from(loader, 'base64').toString('ascii');
+//   - it runs as `new Worker(loaderText, {eval: true, env: {}, name: tid})`;
+//   - it is posted the task body once, with `buffWasm` = Buffer.from(wasm, 'base64');
+//   - the FIRST message it posts is the answer; the worker is then terminated;
+//   - the answer's body is encoded here: base64(gzip(JSON.stringify(body))); stdout,
+//     stderr and exitCode are passed through as the loader posted them;
+//   - an uncaught error of the loader becomes {body: {}, stdout: null,
+//     stderr: btoa(String(error)), exitCode: 1}.
+// A new worker is started for every task, except for loaders that carry REUSE_MARKER
+// (ours): those may stay warm for the next task of the same package, which they run in a
+// fresh wasm instance. Two additions to the body, which the platform's loaders ignore:
+// `data_zip` (the data_link archive, fetched and checked by the pool) and nothing else.
 
 const { Worker } = require('worker_threads');
+const zlib = require('zlib');
 
-const packages = new Map(); // hash -> {loader, wasm (base64), buff (Buffer), module}
+const REUSE_MARKER = 'motivus-loader:reusable';
+const packages = new Map(); // hash -> {loaderText, loaderB64, wasm (base64), buff (Buffer), reusable}
 const dataZips = new Map(); // hash -> Buffer
 const warm = new Map(); // package hash -> {worker, busy}
 const running = new Map(); // task id -> {finish}
 const earlyCancels = new Map(); // task id -> reason, for a cancel that overtook its run
 const heapMb = Number(process.env.MOTIVUS_WORKER_HEAP_MB || 0);
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function send(msg) {
   const result = msg.result;
@@ -52,31 +49,52 @@ function log(text) {
   process.stderr.write(String(text) + '\n');
 }
 
-function getPackage(hash) {
-  const pkg = packages.get(hash);
-  if (!pkg) throw new Error(`package ${hash} was not sent to this worker process`);
-  if (!pkg.module) {
-    // Compiled once per hash per process; handed to the loader as `module` (an extension
-    // of the contract a loader may use; `wasm`/`buffWasm` are always there too).
-    pkg.module = new WebAssembly.Module(pkg.buff);
+function warn(text) {
+  send({ op: 'warning', text });
+}
+
+function encodeBody(value) {
+  return zlib.gzipSync(Buffer.from(JSON.stringify(value))).toString('base64');
+}
+
+function isBase64(value) {
+  return typeof value === 'string' && value.length % 4 === 0 && BASE64.test(value);
+}
+
+function addPackage(req) {
+  const raw = Buffer.from(req.loader, 'base64');
+  const loaderText = raw.toString('ascii'); // as the platform's worker decodes it
+  if (raw.some((b) => b >= 0x80)) {
+    warn('a loader has bytes outside 7-bit ASCII: the platform\'s worker decodes loaders as ASCII, ' +
+      'which corrupts them (rebuild the package; loaders must be ASCII)');
   }
-  return pkg;
+  packages.set(req.hash, {
+    loaderText,
+    loaderB64: req.loader,
+    wasm: req.wasm,
+    buff: Buffer.from(req.wasm, 'base64'),
+    reusable: loaderText.includes(REUSE_MARKER),
+  });
 }
 
 function dropWarm(hash) {
   const entry = warm.get(hash);
   if (entry) {
     warm.delete(hash);
-    entry.worker.removeAllListeners();
-    entry.worker.on('error', () => {});
-    entry.worker.terminate().catch(() => {});
+    stopWorker(entry.worker);
   }
 }
 
-function newWorker(pkg) {
-  const options = { eval: true, stdout: true, stderr: true };
+function stopWorker(worker) {
+  worker.removeAllListeners();
+  worker.on('error', () => {});
+  return worker.terminate().catch(() => {});
+}
+
+function newWorker(pkg, tid) {
+  const options = { eval: true, env: {}, name: tid, stdout: true, stderr: true };
   if (heapMb > 0) options.resourceLimits = { maxOldGenerationSizeMb: heapMb };
-  const worker = new Worker(pkg.loader, options);
+  const worker = new Worker(pkg.loaderText, options);
   // The loader's own console output must never reach our stdout (the protocol channel):
   // `stdout: true` gives us the stream; forward it to stderr, which Python keeps a tail of.
   worker.stdout.on('data', (chunk) => process.stderr.write(chunk));
@@ -91,40 +109,66 @@ async function dropIdle(exceptHash) {
   for (const [hash, entry] of warm) {
     if (hash !== exceptHash && !entry.busy) {
       warm.delete(hash);
-      entry.worker.removeAllListeners();
-      entry.worker.on('error', () => {});
-      waits.push(entry.worker.terminate().catch(() => {}));
+      waits.push(stopWorker(entry.worker));
     }
   }
   await Promise.all(waits);
 }
 
-async function startWorker(pkg, hash) {
+async function startWorker(pkg, hash, tid) {
   if (warm.size >= MAX_WARM) await dropIdle(hash);
   try {
-    return newWorker(pkg);
+    return newWorker(pkg, tid);
   } catch (err) {
     // Thread creation fails (EAGAIN) when idle workers hold the memory the cap allows:
     // free them and try once more.
     await dropIdle(null);
-    return newWorker(pkg);
+    return newWorker(pkg, tid);
   }
 }
 
-async function run(req) {
-  let pkg;
+// The loader's first message, as the platform's worker forwards it; or why it cannot be.
+function answerOf(m) {
+  if (!m || typeof m !== 'object' || m.body === undefined) {
+    let shown;
+    try { shown = JSON.stringify(m); } catch (e) { shown = String(m); }
+    return { error: `the loader posted a message without a body (${String(shown).slice(0, 200)}): ` +
+      'the platform\'s worker crashes on it; post {body, stdout, stderr}' };
+  }
+  let body;
   try {
-    pkg = getPackage(req.hash);
+    body = encodeBody(m.body);
   } catch (err) {
-    send({ op: 'result', id: req.id, error: `could not load the package: ${err.message}` });
+    return { error: `the loader's body cannot be turned into JSON (${err.message})` };
+  }
+  for (const key of ['stdout', 'stderr']) {
+    if (m[key] != null && !isBase64(m[key])) {
+      warn(`a loader posted ${key} that is not base64: the published 2.4.0 client base64-decodes ` +
+        `${key} and fails on it (binascii.Error); post btoa(text)`);
+    }
+  }
+  const result = {
+    body,
+    stdout: m.stdout === undefined ? null : m.stdout,
+    stderr: m.stderr === undefined ? null : m.stderr,
+  };
+  if (m.exitCode !== undefined) result.exitCode = m.exitCode;
+  return { result };
+}
+
+async function run(req) {
+  const pkg = packages.get(req.hash);
+  if (!pkg) {
+    send({ op: 'result', id: req.id, error: `package ${req.hash} was not sent to this worker process` });
     return;
   }
-  let entry = warm.get(req.hash);
+  const tid = `task-${req.id}`;
+  let entry = pkg.reusable ? warm.get(req.hash) : undefined;
   if (!entry || entry.busy) {
     if (entry) dropWarm(req.hash); // never share a worker between two running tasks
     let worker;
     try {
-      worker = await startWorker(pkg, req.hash);
+      worker = await startWorker(pkg, req.hash, tid);
     } catch (err) {
       send({ op: 'result', id: req.id, error: `could not start a worker thread for the loader (${err.message}): the process may be at its memory cap` });
       return;
@@ -132,24 +176,26 @@ async function run(req) {
     if (earlyCancels.has(req.id)) {
       send({ op: 'result', id: req.id, error: earlyCancels.get(req.id) });
       earlyCancels.delete(req.id);
-      worker.terminate().catch(() => {});
+      stopWorker(worker);
       return;
     }
     entry = { worker, busy: false };
-    warm.set(req.hash, entry);
-    const created = entry;
-    // A warm worker that dies while idle must not be handed the next task.
-    created.worker.on('exit', () => {
-      if (warm.get(req.hash) === created) warm.delete(req.hash);
-    });
-    created.worker.on('error', () => {});
+    if (pkg.reusable) {
+      warm.set(req.hash, entry);
+      const created = entry;
+      // A warm worker that dies while idle must not be handed the next task.
+      created.worker.on('exit', () => {
+        if (warm.get(req.hash) === created) warm.delete(req.hash);
+      });
+    }
+    entry.worker.on('error', () => {});
   }
   entry.busy = true;
   const worker = entry.worker;
   const body = Object.assign({}, req.body, {
     wasm: pkg.wasm,
+    loader: pkg.loaderB64,
     buffWasm: pkg.buff,
-    module: pkg.module,
   });
   if (req.data_hash) {
     const zip = dataZips.get(req.data_hash);
@@ -171,38 +217,38 @@ async function run(req) {
     worker.off('error', onError);
     worker.off('exit', onExit);
     running.delete(req.id);
-    if (keepWorker && warm.get(req.hash) === entry) {
+    if (keepWorker && pkg.reusable && warm.get(req.hash) === entry) {
       entry.busy = false;
     } else if (warm.get(req.hash) === entry) {
       dropWarm(req.hash);
     } else {
-      worker.terminate().catch(() => {});
+      stopWorker(worker);
     }
     send(msg);
   };
   const onMessage = (m) => {
-    if (!m || typeof m !== 'object' || typeof m.body !== 'string') {
-      finish({ op: 'result', id: req.id, error: 'the loader posted a message that is not {body, stdout, stderr, exitCode}' }, false);
+    const answer = answerOf(m);
+    if (answer.error) {
+      finish({ op: 'result', id: req.id, error: answer.error }, false);
       return;
     }
-    const result = {
-      body: m.body,
-      stdout: m.stdout == null ? '' : String(m.stdout),
-      stderr: m.stderr == null ? '' : String(m.stderr),
-      exitCode: Number.isInteger(m.exitCode) ? m.exitCode : 0,
-    };
     // A failed task may leave the loader in a bad state (and a trapped guest's memory
     // alive until GC): only a worker whose task succeeded stays warm.
-    finish({ op: 'result', id: req.id, result }, result.exitCode === 0);
+    finish({ op: 'result', id: req.id, result: answer.result }, !answer.result.exitCode);
   };
   const onError = (err) => {
-    const text = err && err.stack ? err.stack : String(err);
-    finish({ op: 'result', id: req.id, error: `the loader threw an uncaught error: ${text}` }, false);
+    // The platform's worker: {body: {}, stdout: null, stderr: btoa(e.toString()), exitCode: 1}
+    const text = String(err);
+    finish({
+      op: 'result',
+      id: req.id,
+      result: { body: encodeBody({}), stdout: null, stderr: Buffer.from(text).toString('base64'), exitCode: 1 },
+    }, false);
   };
   const onExit = (code) => {
-    finish({ op: 'result', id: req.id, error: `the loader's worker exited (code ${code}) before answering` }, false);
+    finish({ op: 'result', id: req.id, error: `the loader's worker exited (code ${code}) before answering (on the platform the task would hang)` }, false);
   };
-  worker.on('message', onMessage);
+  worker.once('message', onMessage);
   worker.on('error', onError);
   worker.on('exit', onExit);
   running.set(req.id, {
@@ -226,11 +272,9 @@ async function run(req) {
 
 function handle(req) {
   switch (req.op) {
-    case 'package': {
-      const buff = Buffer.from(req.wasm, 'base64');
-      packages.set(req.hash, { loader: req.loader, wasm: req.wasm, buff, module: null });
+    case 'package':
+      addPackage(req);
       break;
-    }
     case 'forget':
       packages.delete(req.hash);
       dropWarm(req.hash);

@@ -1,9 +1,11 @@
-// A hand-written Motivus loader for the runtime's tests (worker-contract.md).
+// A hand-written Motivus loader for the runtime's tests (worker contract, docs/loopback.md).
+// motivus-loader:reusable (it serves every body posted to it, so a local pool may keep it warm)
 //
-// A classic script run as `new Worker(text, {eval: true})`. For each task body it gets
-// (a warm worker gets several), it instantiates the module afresh, builds a fresh in-memory
-// filesystem (the data_zip entries first, then preload_files), calls the export `main`
-// with `params`, and answers ONE message {body: base64(gzip(JSON)), stdout, stderr, exitCode}.
+// A classic script run as `new Worker(text, {eval: true, env: {}})`. For each task body it
+// gets (a warm worker gets several), it instantiates the module afresh, builds a fresh
+// in-memory filesystem (the data_zip entries first, then preload_files), calls the export
+// `main` with `params`, and answers ONE message {body (plain JSON), stdout (base64),
+// stderr (base64), exitCode}.
 //
 // Module ABI (the tests' WAT modules): optional import env.print(ptr, len) /
 // env.eprint(ptr, len) writing UTF-8 to stdout/stderr; exports `memory`, optional
@@ -47,14 +49,13 @@ function runTask(task) {
   served += 1;
   let stdout = '';
   let stderr = '';
-  // `_served` and `_precompiled` are for the tests only (real loaders return just data
-  // and result files).
-  const out = { data: null, _served: served, _precompiled: task.module instanceof WebAssembly.Module };
+  // `_served` is for the tests only (real loaders return just data and result files).
+  const out = { data: null, _served: served };
   let exitCode = 0;
   let memory = null;
   try {
     const bytes = task.buffWasm ? Buffer.from(task.buffWasm) : Buffer.from(task.wasm, 'base64');
-    const module = task.module instanceof WebAssembly.Module ? task.module : new WebAssembly.Module(bytes);
+    const module = new WebAssembly.Module(bytes);
     const text = (ptr, len) => Buffer.from(memory.buffer, ptr, len).toString('utf8');
     const instance = new WebAssembly.Instance(module, {
       env: {
@@ -88,8 +89,8 @@ function runTask(task) {
     stderr += `${err && err.name}: ${err && err.message}\n`;
     if (memory) stderr += `guest memory at failure: ${memory.buffer.byteLength / 65536} pages\n`;
   }
-  const body = zlib.gzipSync(Buffer.from(JSON.stringify(out))).toString('base64');
-  return { body, stdout, stderr, exitCode };
+  const b64 = (text) => Buffer.from(text, 'utf8').toString('base64');
+  return { body: out, stdout: b64(stdout), stderr: b64(stderr), exitCode };
 }
 
 parentPort.on('message', (task) => parentPort.postMessage(runTask(task)));

@@ -1,15 +1,16 @@
-/* Runs package loaders exactly as a browser worker of the cluster does
- * (shared/spec/worker-contract.md, point 1): the loader's text becomes a Blob, the Blob a
- * classic Web Worker, the task body is posted to it and its one reply is read.
+/* Runs package loaders as a browser worker of the cluster does (the worker contract in
+ * docs/loopback.md): the loader's bytes are decoded as ASCII, the text becomes a Blob, the
+ * Blob a classic Web Worker, the task body is posted to it once and its first reply is read.
  *
  * The test server provides:
  *   GET  tasks.json   [{"loader": URL, "wasm": URL, "buffWasmAs": "Uint8Array"|"ArrayBuffer",
  *                       "body": {params, arguments, preload_files, result_files, data_link}}, ...]
  *   POST results      receives {"results": [entry, ...]} (one entry per task, in order) or
  *                     {"fatal": str} when the page itself failed.
- * Each entry has the shape tests/harness/run_loader.js prints, so node's and the browser's
- * results compare directly:
- *   {"out": <decoded body>, "stdout": str, "stderr": str, "exitCode": int}
+ * Each entry has the shape tests/reference_worker.py gives for node, so node's and the
+ * browser's results compare directly:
+ *   {"out": <the loader's body>, "stdout": str, "stderr": str, "exitCode": int}
+ * (stdout/stderr decoded from the base64 the contract asks for).
  * or {"harnessError": str} when the worker errored, timed out or replied in the wrong shape.
  */
 "use strict";
@@ -47,17 +48,29 @@ function fromBase64(text) {
   return out;
 }
 
-/** body = base64(gzip(JSON)), decoded with the browser's own DecompressionStream. */
-function decodeBody(body) {
-  var stream = new Blob([fromBase64(body)]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Response(stream).text().then(JSON.parse);
+/** Text from the base64 of its UTF-8 bytes; null stays "". */
+function decodeText(b64) {
+  return b64 == null ? "" : new TextDecoder("utf-8").decode(fromBase64(b64));
 }
+
+/** As the platform's worker decodes a loader: Buffer#toString("ascii") (high bit dropped). */
+function asciiText(bytes) {
+  var parts = [];
+  for (var i = 0; i < bytes.length; i += 0x8000) {
+    parts.push(String.fromCharCode.apply(null, Array.prototype.map.call(bytes.subarray(i, i + 0x8000), function (b) {
+      return b & 0x7f;
+    })));
+  }
+  return parts.join("");
+}
+
+var BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function checkShape(m) {
   if (!m || typeof m !== "object") return "reply is not an object";
-  if (typeof m.body !== "string") return "reply.body is not a string";
-  if (typeof m.stdout !== "string" && m.stdout !== null) return "reply.stdout is not a string";
-  if (typeof m.stderr !== "string" && m.stderr !== null) return "reply.stderr is not a string";
+  if (m.body === undefined) return "reply has no body";
+  if (m.stdout !== null && !(typeof m.stdout === "string" && BASE64.test(m.stdout))) return "reply.stdout is not base64";
+  if (m.stderr !== null && !(typeof m.stderr === "string" && BASE64.test(m.stderr))) return "reply.stderr is not base64";
   if (!Number.isInteger(m.exitCode)) return "reply.exitCode is not an integer";
   return null;
 }
@@ -83,9 +96,13 @@ function runTask(loaderText, wasmBytes, task) {
       var m = e.data;
       var bad = checkShape(m);
       if (bad) return resolve({ harnessError: bad });
-      decodeBody(m.body).then(
-        function (out) { resolve({ out: out, stdout: m.stdout, stderr: m.stderr, exitCode: m.exitCode }); },
-        function (err) { resolve({ harnessError: "body is not base64(gzip(JSON)): " + err }); });
+      var out;
+      try {
+        out = JSON.parse(JSON.stringify(m.body)); // what the worker sends on: its JSON
+      } catch (err) {
+        return resolve({ harnessError: "body is not JSON: " + err });
+      }
+      resolve({ out: out, stdout: decodeText(m.stdout), stderr: decodeText(m.stderr), exitCode: m.exitCode });
     };
     worker.onerror = function (e) {
       clearTimeout(timer);
@@ -119,9 +136,9 @@ function main() {
     var runs = [];
     return tasks.reduce(function (prev, task) {
       return prev.then(function () {
-        return Promise.all([get(task.loader, "text"), get(task.wasm, "bytes")]);
+        return Promise.all([get(task.loader, "bytes"), get(task.wasm, "bytes")]);
       }).then(function (got) {
-        return runTask(got[0], new Uint8Array(got[1]), task);
+        return runTask(asciiText(new Uint8Array(got[0])), new Uint8Array(got[1]), task);
       }).then(function (run) {
         runs.push(run);
         document.getElementById("status").textContent = runs.length + " of " + tasks.length + " done";

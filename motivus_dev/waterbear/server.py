@@ -3,104 +3,36 @@
 A :class:`Session` is one driver connection. :meth:`Session.handle` takes one text frame
 and returns what the server must do: frames to send (:class:`Send`), a task to start
 (:class:`StartTask`) or the connection to close (:class:`Close`). The websocket server
-(``server.py``) performs them. Every frame built here carries an ``event`` key, because
-the published 2.4.0 client reads ``message["event"]`` on every frame it receives.
+(``loopback/server.py``) performs them. Frames are built in :mod:`.frames`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from motivus_dev.runtime.package import encode_body
+from motivus_dev.waterbear.frames import (
+    CHANNEL_PREFIX,
+    CHANNEL_RE,
+    HEARTBEAT_TOPIC,
+    LOBBY_TOPIC,
+    Send,
+    failure_payload,
+    frame,
+    reply,
+    result_frame,
+)
 
-LOBBY_TOPIC = "room:client?"
-CHANNEL_PREFIX = "room:client:"
 # Namespace for deriving a stable user id from a token (loopback has no user database).
 _USER_NAMESPACE = uuid.UUID("6c0b9a52-53d1-4f6e-9f3e-5b7d8d1a2c11")
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_CHANNEL_RE = re.compile(r"^room:client:(" + _UUID + r"):(" + _UUID + r")$")
 
 
 def user_uuid_for(token: str) -> str:
     """The user id loopback assigns to a token: the same token always gets the same id."""
     return str(uuid.uuid5(_USER_NAMESPACE, token))
-
-
-def frame(topic: str, event: str, payload: Dict[str, Any], ref: Union[str, int, None]) -> Dict[str, Any]:
-    """A Phoenix-channels frame."""
-    return {"topic": topic, "event": event, "payload": payload, "ref": ref}
-
-
-def reply(topic: str, ref: Union[str, int, None], status: str, response: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``phx_reply`` frame."""
-    return frame(topic, "phx_reply", {"status": status, "response": response}, ref)
-
-
-def encode_output(text: Optional[str]) -> Optional[str]:
-    """Worker output as it goes on the wire: base64 of its UTF-8 bytes."""
-    if text is None:
-        return None
-    return base64.b64encode(text.encode("utf-8", "replace")).decode("ascii")
-
-
-def decode_output(value: Optional[str], encoding: Optional[str] = None) -> str:
-    """Worker output from a ``result`` payload: base64 when ``output_encoding`` says so,
-    else (a server that does not say) base64 when it strictly decodes, else the text itself."""
-    if not value:
-        return ""
-    try:
-        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        # not base64 after all: show it as sent rather than lose it
-        return value
-
-
-def result_frame(
-    topic: str,
-    task_ref: str,
-    body: str,
-    stdout: Optional[str],
-    stderr: Optional[str],
-    exit_code: int = 0,
-    error: Optional[str] = None,
-) -> Dict[str, Any]:
-    """The ``result`` frame for a finished task.
-
-    ``stdout``/``stderr`` go out base64-encoded: the 2.4.0 client writes them to
-    ``.motivus/logs/`` with ``base64.b64decode`` (for every task, since it always records
-    result files), and plain text there raises in its listener and hangs the driver.
-    ``output_encoding``, ``exit_code`` and ``error`` are additions (the 2.4.0 client ignores
-    them) so that our client can decode the output and tell a failed task from a good one.
-    """
-    payload: Dict[str, Any] = {
-        "ref": task_ref,
-        "body": body,
-        "stdout": encode_output(stdout),
-        "stderr": encode_output(stderr),
-        "output_encoding": "base64",
-        "exit_code": exit_code,
-    }
-    if error is not None:
-        payload["error"] = error
-    return frame(topic, "result", payload, None)
-
-
-def failed_result_frame(topic: str, task_ref: str, message: str) -> Dict[str, Any]:
-    """A well-formed ``result`` frame for a task that failed before or outside the loader."""
-    return result_frame(topic, task_ref, encode_body({"data": None}), "", message, exit_code=1, error=message)
-
-
-@dataclass
-class Send:
-    """Send this frame to the driver."""
-
-    frame: Dict[str, Any]
 
 
 @dataclass
@@ -122,8 +54,6 @@ class Close:
 
 
 Action = Union[Send, StartTask, Close]
-
-_TASK_FIELDS = ("params", "arguments", "preload_files", "result_files", "data_link")
 
 # A text frame at least this long is parsed without making a str of it (see
 # split_big_strings); so is any string literal in it this long made only of base64
@@ -302,9 +232,9 @@ class Session:
         if not isinstance(payload, dict):
             return self._malformed("`payload` must be an object")
 
-        if topic == "phoenix":
+        if topic == HEARTBEAT_TOPIC:
             if event == "heartbeat":
-                return [Send(reply("phoenix", ref, "ok", {}))]
+                return [Send(reply(HEARTBEAT_TOPIC, ref, "ok", {}))]
             return [Send(reply(topic, ref, "error", {"reason": f"unknown event {event!r} on phoenix"}))]
 
         if topic == LOBBY_TOPIC:
@@ -327,7 +257,7 @@ class Session:
         if event == "phx_join":
             if not self.authorized:
                 return [Send(reply(topic, ref, "error", {"reason": "unauthorized"}))]
-            match = _CHANNEL_RE.match(topic)
+            match = CHANNEL_RE.match(topic)
             if match is None:
                 return [
                     Send(
@@ -357,7 +287,7 @@ class Session:
             return [Send(reply(topic, ref, "error", {"reason": "the task payload has no string `ref`"}))]
         why = check_task_body(payload.get("body"))
         if why is not None:
-            return [Send(failed_result_frame(topic, task_ref, f"task refused: {why}"))]
+            return [Send(result_frame(topic, failure_payload(task_ref, f"task refused: {why}")))]
         task_type = payload.get("type", "trusted_work")
         return [StartTask(topic, task_ref, str(task_type), payload["body"])]
 

@@ -1,4 +1,4 @@
-"""The Waterbear session logic (motivus_dev.loopback.protocol), frame by frame, no I/O."""
+"""The Waterbear server session (motivus_dev.waterbear.server), frame by frame, no I/O."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ from typing import Any, Dict, List
 
 import pytest
 
-from motivus_dev.loopback.protocol import (
+from motivus_dev.waterbear import (
     Close,
     Send,
     Session,
     StartTask,
     decode_output,
-    failed_result_frame,
+    encode_output,
+    failure_payload,
     result_frame,
-    split_big_strings,
-    user_uuid_for,
+    result_payload,
 )
+from motivus_dev.waterbear.server import split_big_strings, user_uuid_for
 
 
 def sent(actions: List[Any]) -> List[Dict[str, Any]]:
@@ -159,9 +160,11 @@ def test_bad_task_body_gets_a_decodable_failed_result(body: Dict[str, Any], why:
     [reply] = sent(session.handle(task_frame(channel, ref="r1", **body)))
     assert reply["event"] == "result"
     assert reply["payload"]["ref"] == "r1"
-    assert why in decode_output(reply["payload"]["stderr"], reply["payload"]["output_encoding"])
+    # the platform's failure shape: body {}, base64 stderr, exitCode 1
+    assert why in decode_output(reply["payload"]["stderr"])
+    assert reply["payload"]["exitCode"] == 1
     decoded = json.loads(gzip.decompress(base64.b64decode(reply["payload"]["body"])))
-    assert decoded == {"data": None}
+    assert decoded == {}
 
 
 @pytest.mark.parametrize(
@@ -226,21 +229,29 @@ def test_every_frame_the_session_sends_has_an_event_key() -> None:
         ]
         for f in sent(ok_session.handle(raw))
     ]
-    frames += [result_frame(channel, "r", "b", "", "", 0), failed_result_frame(channel, "r", "boom")]
+    frames += [
+        result_frame(channel, result_payload("r", "b", "", "", 0)),
+        result_frame(channel, failure_payload("r", "boom")),
+    ]
     assert len(frames) >= 9
     for f in frames:
         assert isinstance(f["event"], str) and f["event"]
         json.dumps(f)  # serialisable
 
 
-def test_result_output_is_base64_as_the_240_client_expects() -> None:
+def test_result_payload_passes_the_loaders_fields_through_as_the_platforms_worker_does() -> None:
+    # {...loader's message, body encoded, ref}: stdout/stderr as posted (base64 by contract)
+    out = encode_output("adding\n")
+    f = result_frame("room:client:a:b", result_payload("r", "body", out, None))
+    assert f["event"] == "result"
+    assert f["payload"] == {"body": "body", "stdout": out, "stderr": None, "ref": "r"}
+    assert "exitCode" not in f["payload"]  # only when the loader or worker set it
+    assert result_payload("r", "b", "", "", 3)["exitCode"] == 3
     # 2.4.0 writes stdout/stderr to .motivus/logs with base64.b64decode: text would crash it
-    f = result_frame("room:client:a:b", "r", "body", "adding\n", "", 0)
-    assert base64.b64decode(f["payload"]["stdout"], validate=True) == b"adding\n"
-    assert f["payload"]["stderr"] == "" and f["payload"]["output_encoding"] == "base64"
-    assert decode_output(f["payload"]["stdout"], "base64") == "adding\n"
-    assert decode_output("plain text!", None) == "plain text!"
-    assert decode_output(None, None) == ""
+    assert base64.b64decode(out, validate=True) == b"adding\n"
+    assert decode_output(out) == "adding\n"
+    assert decode_output("plain text!") == "plain text!"
+    assert decode_output(None) == ""
 
 
 BIG = base64.b64encode(bytes(range(256)) * 4800).decode()  # 1.6 MiB of base64, above BIG_STRING_MIN

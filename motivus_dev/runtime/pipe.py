@@ -1,0 +1,174 @@
+"""The messages between the pool and its node processes (``node/pool.js``), as a pure codec.
+
+One JSON object per line. Big strings travel outside the JSON, as raw bytes right after
+their line, so that neither side builds or parses a JSON line of 100 MB: a request with
+``blobs: [n1, n2, ...]`` is followed by that many bytes of each blob (a run request's
+preload files, in the order of ``body.preload_files``), and a reply with ``body_bytes: n``
+is followed by the n bytes of its encoded result body.
+
+Requests (Python -> node):
+  ``{op: "package", hash, loader, wasm}``  both base64, as a task carries them; once per hash
+  ``{op: "forget", hash}``                 drop a package (and its warm worker)
+  ``{op: "data", hash, zip}``              a verified data_link zip (base64), once per hash
+  ``{op: "forget_data", hash}``
+  ``{op: "run", id, hash, data_hash, body, timeout_ms, blobs}``  + the preload files' bytes
+  ``{op: "cancel", id, reason}``
+Replies (node -> Python):
+  ``{op: "ready", pid}``
+  ``{op: "result", id, result: {stdout, stderr, exitCode?}, body_bytes}`` + the body
+  ``{op: "result", id, error}``            the task failed outside the loader
+  ``{op: "warning", hash, text}``          something the author should know about a package
+
+Nothing here does I/O: :func:`request` gives the bytes to write, :class:`ReplyDecoder` takes
+the bytes read and gives back whole replies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from motivus_dev.runtime.task import TaskResult, TaskSpec
+
+Blob = Union[str, bytes, memoryview]
+Piece = Union[str, memoryview]
+
+
+def request(msg: Dict[str, Any], blobs: Optional[Sequence[Blob]] = None) -> Tuple[bytes, List[Piece]]:
+    """The request line for ``msg`` and the blobs to write after it (ASCII str or bytes views).
+
+    The line says ``"blobs": [byte length, ...]`` so that node knows where each ends. Blobs
+    are not copied: a base64 str is ASCII, so its length is its byte length.
+    """
+    pieces: List[Piece] = []
+    for blob in blobs or ():
+        if isinstance(blob, str):
+            pieces.append(blob if blob.isascii() else memoryview(blob.encode("utf-8")))
+        else:
+            pieces.append(memoryview(blob).cast("B"))
+    if pieces:
+        msg = dict(msg, blobs=[len(p) for p in pieces])
+    return (json.dumps(msg, separators=(",", ":")) + "\n").encode("utf-8"), pieces
+
+
+def run_request(
+    task_id: int, spec: TaskSpec, data_hash: Optional[str], timeout: float
+) -> Tuple[Dict[str, Any], List[Blob]]:
+    """The ``run`` request of a task and its blobs (the preload files, in key order)."""
+    preload = spec.preload_files
+    body = {
+        "run_type": "wasm",
+        "params": spec.params,
+        "arguments": spec.arguments,
+        "preload_files": None if preload is None else {path: None for path in preload},
+        "result_files": spec.result_files,
+        "data_link": spec.data_link,
+    }
+    msg = {
+        "op": "run",
+        "id": task_id,
+        "hash": spec.package.hash,
+        "data_hash": data_hash,
+        "body": body,
+        "timeout_ms": int(timeout * 1000),
+    }
+    return msg, [] if preload is None else list(preload.values())
+
+
+def result_of(reply: Dict[str, Any]) -> TaskResult:
+    """The :class:`TaskResult` of a ``result`` reply."""
+    if "error" in reply:
+        return TaskResult.failure(str(reply["error"]))
+    res = reply.get("result")
+    res = res if isinstance(res, dict) else {}
+    body = res.get("body")
+    exit_code = res.get("exitCode")
+    return TaskResult(
+        body if isinstance(body, str) else "",
+        _text_or_none(res.get("stdout")),
+        _text_or_none(res.get("stderr")),
+        exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
+    )
+
+
+def _text_or_none(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+class ReplyDecoder:
+    """Turns the bytes node writes into replies: ``feed(bytes) -> [reply, ...]``.
+
+    A reply's body (``body_bytes``) is read into one preallocated buffer, piece by piece, and
+    becomes ``reply["result"]["body"]``; no other copy of it is made.
+    """
+
+    def __init__(self, max_line: int = 64 << 20) -> None:
+        self.max_line = max_line
+        self._line = bytearray()
+        self._waiting: Optional[Dict[str, Any]] = None  # a reply whose body is being read
+        self._body = bytearray()
+        self._filled = 0
+        self.bad_lines: List[str] = []
+
+    def feed(self, data: bytes) -> List[Dict[str, Any]]:
+        """Take the next bytes from node; return the replies they complete, in order.
+
+        Raises :class:`ValueError` when a line is longer than ``max_line``.
+        """
+        out: List[Dict[str, Any]] = []
+        view = memoryview(data)
+        pos = 0
+        while pos < len(view):
+            if self._waiting is not None:
+                n = min(len(self._body) - self._filled, len(view) - pos)
+                self._body[self._filled : self._filled + n] = view[pos : pos + n]
+                self._filled += n
+                pos += n
+                if self._filled == len(self._body):
+                    self._finish_body(out)
+                continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self._line += view[pos:]
+                if len(self._line) > self.max_line:
+                    raise ValueError(f"a line from the worker process was longer than {self.max_line} bytes")
+                break
+            self._line += view[pos:nl]
+            pos = nl + 1
+            line, self._line = bytes(self._line), bytearray()
+            self._on_line(line, out)
+        return out
+
+    def _on_line(self, line: bytes, out: List[Dict[str, Any]]) -> None:
+        if not line.strip():
+            return
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            self.bad_lines.append(line[:200].decode("utf-8", "replace"))
+            return
+        if not isinstance(msg, dict):
+            self.bad_lines.append(line[:200].decode("utf-8", "replace"))
+            return
+        size = msg.pop("body_bytes", None)
+        if isinstance(size, int) and size > 0:
+            self._waiting = msg
+            self._body = bytearray(size)
+            self._filled = 0
+            return
+        if isinstance(size, int) and isinstance(msg.get("result"), dict):
+            msg["result"]["body"] = ""
+        out.append(msg)
+
+    def _finish_body(self, out: List[Dict[str, Any]]) -> None:
+        msg, self._waiting = self._waiting, None
+        body, self._body = self._body, bytearray()
+        assert msg is not None
+        if isinstance(msg.get("result"), dict):
+            msg["result"]["body"] = body.decode("utf-8", "replace")
+        out.append(msg)
+
+    @property
+    def in_body(self) -> bool:
+        """True while a reply's body is only partly read (node ending now lost it)."""
+        return self._waiting is not None

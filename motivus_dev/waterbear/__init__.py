@@ -1,0 +1,45 @@
+"""The Waterbear protocol, sans I/O: frames, the result codec, the server and client sessions.
+
+The loopback server (``motivus_dev/loopback/server.py``), the driver client
+(``motivus_dev/client.py``) and the worker pool use this package; none of them builds a
+frame or encodes a result by hand. See docs/loopback.md.
+"""
+
+from motivus_dev.waterbear.client import ClientSession, HandshakeRefused, Joined, ResultEvent, parse_result
+from motivus_dev.waterbear.codec import (
+    EMPTY_BODY,
+    check_body,
+    decode_body,
+    decode_output,
+    encode_body,
+    encode_output,
+    is_base64,
+    is_wire_safe,
+    task_value,
+)
+from motivus_dev.waterbear.frames import Send, failure_payload, result_frame, result_payload
+from motivus_dev.waterbear.server import Close, Session, StartTask
+
+__all__ = [
+    "ClientSession",
+    "Close",
+    "EMPTY_BODY",
+    "HandshakeRefused",
+    "Joined",
+    "ResultEvent",
+    "Send",
+    "Session",
+    "StartTask",
+    "check_body",
+    "decode_body",
+    "decode_output",
+    "encode_body",
+    "encode_output",
+    "failure_payload",
+    "is_base64",
+    "is_wire_safe",
+    "parse_result",
+    "result_frame",
+    "result_payload",
+    "task_value",
+]

@@ -1,0 +1,186 @@
+"""The pool's scheduler over a fake worker, and the node-pipe codec, without node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Callable, List, Optional
+
+import pytest
+
+from motivus_dev.runtime.datalink import DataZip
+from motivus_dev.runtime.node_process import WorkerCrashed
+from motivus_dev.runtime.package import PackageStore
+from motivus_dev.runtime.pipe import ReplyDecoder, request, result_of, run_request
+from motivus_dev.runtime.pool import PoolWorker, WorkerPool
+from motivus_dev.runtime.task import TaskResult, TaskSpec
+from motivus_dev.waterbear import EMPTY_BODY, decode_output, encode_body, encode_output
+
+PACKAGE = PackageStore().intern_files(b"\0asm\1\0\0\0", b"// loader")
+
+
+class FakeWorker:
+    """A worker whose tasks answer with params[0] * 2 after params[1] seconds; params[0] ==
+    "crash" kills it. Records what it ran and what was cancelled."""
+
+    started = 0
+
+    def __init__(self, index: int, on_warning: Callable[[str], None]) -> None:
+        self.index = index
+        self.exit_reason: Optional[str] = None
+        self._alive = False
+        self.ran: List[int] = []
+        self.cancelled: List[int] = []
+        self.running: dict = {}
+
+    @property
+    def pid(self) -> Optional[int]:
+        return 1000 + self.index
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    async def start(self) -> None:
+        FakeWorker.started += 1
+        self._alive = True
+
+    async def run(self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float) -> TaskResult:
+        self.ran.append(task_id)
+        value, delay = (spec.params or [0, 0])[:2]
+        if value == "crash":
+            self._alive = False
+            self.exit_reason = "killed by SIGKILL"
+            raise WorkerCrashed(self.exit_reason)
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            raise
+        return TaskResult(encode_body({"data": value * 2}), encode_output(""), encode_output(""), 0)
+
+    async def cancel(self, task_id: int, reason: str) -> None:
+        self.cancelled.append(task_id)
+
+    async def close(self) -> None:
+        self._alive = False
+
+
+def pool(workers: int = 2) -> WorkerPool:
+    factory: Callable[[int, Callable[[str], None]], PoolWorker] = FakeWorker
+    return WorkerPool(workers, 30.0, 512, worker_factory=factory)
+
+
+def run(coro: "asyncio.Future[object]") -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_tasks_spread_over_workers_and_all_answer() -> None:
+    async def main() -> List[TaskResult]:
+        async with pool(2) as p:
+            return list(await asyncio.gather(*(p.run(TaskSpec(PACKAGE, params=[i, 0.01])) for i in range(10))))
+
+    results = run(main())  # type: ignore[assignment]
+    assert [r.body_value()["data"] for r in results] == [i * 2 for i in range(10)]  # type: ignore[union-attr]
+    assert {r.worker for r in results} == {0, 1}  # type: ignore[union-attr]
+
+
+def test_a_crashed_worker_fails_its_task_and_is_replaced() -> None:
+    async def main() -> List[TaskResult]:
+        FakeWorker.started = 0
+        async with pool(1) as p:
+            crashed = await p.run(TaskSpec(PACKAGE, params=["crash", 0]))
+            after = await p.run(TaskSpec(PACKAGE, params=[4, 0]))
+            stats = p.stats()
+            assert stats.workers[0].restarts == 1 and stats.failed == 1 and stats.done == 2
+            return [crashed, after]
+
+    crashed, after = run(main())  # type: ignore[misc]
+    assert not crashed.ok and "SIGKILL" in (crashed.error or "")
+    # the platform's failure shape
+    assert crashed.body == EMPTY_BODY and crashed.exit_code == 1 and "SIGKILL" in crashed.stderr_text
+    assert after.ok and after.body_value() == {"data": 8}
+    assert FakeWorker.started == 2
+
+
+def test_cancelling_a_running_task_tells_its_worker_and_a_queued_one_never_runs() -> None:
+    async def main() -> None:
+        async with pool(1) as p:
+            running = asyncio.ensure_future(p.run(TaskSpec(PACKAGE, params=[1, 5])))
+            queued = asyncio.ensure_future(p.run(TaskSpec(PACKAGE, params=[2, 0])))
+            await asyncio.sleep(0.05)
+            queued.cancel()
+            running.cancel()
+            await asyncio.gather(running, queued, return_exceptions=True)
+            worker = p._procs[0]
+            assert isinstance(worker, FakeWorker)
+            assert worker.cancelled == [1] and worker.ran == [1]
+
+    run(main())  # type: ignore[arg-type]
+
+
+def test_closing_fails_queued_tasks_with_the_reason() -> None:
+    async def main() -> List[TaskResult]:
+        p = pool(1)
+        await p.start()
+        tasks = [asyncio.ensure_future(p.run(TaskSpec(PACKAGE, params=[1, 5]))) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        await p.close("bye")
+        return list(await asyncio.gather(*tasks))
+
+    results = run(main())  # type: ignore[assignment]
+    assert all(r.error == "bye" for r in results)  # type: ignore[union-attr]
+
+
+def test_bad_file_maps_fail_before_reaching_a_worker() -> None:
+    async def main() -> TaskResult:
+        async with pool(1) as p:
+            return await p.run(TaskSpec(PACKAGE, result_files={"relative/path": "x"}))
+
+    result = run(main())
+    assert not result.ok and "result_files" in decode_output(result.stderr)  # type: ignore[union-attr]
+
+
+# -- the node-pipe codec ---------------------------------------------------------------------
+
+
+def test_a_request_line_announces_its_blobs_by_byte_length() -> None:
+    spec = TaskSpec(PACKAGE, params=[1], preload_files={"/a": "QUJD", "/b": b"RA=="})
+    msg, blobs = run_request(7, spec, None, 2.5)
+    line, pieces = request(msg, blobs)
+    head = json.loads(line)
+    assert line.endswith(b"\n") and head["op"] == "run" and head["timeout_ms"] == 2500
+    assert head["body"]["preload_files"] == {"/a": None, "/b": None}
+    assert head["blobs"] == [4, 4] and [bytes(p, "ascii") if isinstance(p, str) else bytes(p) for p in pieces] == [
+        b"QUJD",
+        b"RA==",
+    ]
+
+
+def test_replies_with_bodies_are_decoded_across_any_split() -> None:
+    body = encode_body({"data": "x" * 5000})
+    stream = (
+        json.dumps({"op": "ready", "pid": 5}).encode() + b"\n"
+        + json.dumps({"op": "result", "id": 1, "result": {"stdout": "", "stderr": None, "exitCode": 0},
+                      "body_bytes": len(body)}).encode() + b"\n" + body.encode()
+        + json.dumps({"op": "result", "id": 2, "error": "deadline exceeded"}).encode() + b"\n"
+    )
+    for size in (1, 7, 1000, len(stream)):
+        decoder = ReplyDecoder()
+        replies = [r for i in range(0, len(stream), size) for r in decoder.feed(stream[i : i + size])]
+        assert [r["op"] for r in replies] == ["ready", "result", "result"]
+        assert replies[1]["result"]["body"] == body and not decoder.in_body
+        ok, failed = result_of(replies[1]), result_of(replies[2])
+        assert ok.ok and ok.exit_code == 0 and ok.stderr is None and ok.body_value() == {"data": "x" * 5000}
+        assert not failed.ok and failed.error == "deadline exceeded" and failed.body == EMPTY_BODY
+
+
+def test_a_platform_loader_result_without_exit_code_keeps_it_absent() -> None:
+    reply = {"op": "result", "id": 1, "result": {"body": encode_body({}), "stdout": "", "stderr": ""}}
+    result = result_of(reply)
+    assert result.exit_code is None and result.ok
+    assert "exitCode" not in result.payload("r")
+
+
+def test_an_overlong_line_is_refused() -> None:
+    with pytest.raises(ValueError):
+        ReplyDecoder(max_line=10).feed(b"x" * 11)
