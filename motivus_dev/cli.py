@@ -215,9 +215,12 @@ def clean(ctx: click.Context) -> None:
               help="Deadline per case, in seconds (a case's own 'timeout' wins).")
 @click.option("--toolchain", "-t", type=click.Choice(["auto", "docker", "host"]), default="auto",
               show_default=True, help="Where to build when the package is stale.")
+@click.option("--package", "package", type=click.Path(exists=True, path_type=Path), metavar="PATH",
+              help="Test this package instead of building: a NAME-VERSION.zip, or a directory with "
+                   "NAME-VERSION.wasm and .js (e.g. one built by another packager).")
 @click.pass_context
 def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Path], workers: Optional[int],
-             timeout: float, toolchain: str) -> None:
+             timeout: float, toolchain: str, package: Optional[Path]) -> None:
     """Run tests/fixtures/*.yml against the built package (building it first if stale)."""
     from .errors import TestFailure
     from .testing import run_tests
@@ -225,7 +228,7 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
 
     with RichReporter() as reporter:
         report = run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
-                           toolchain=toolchain, junit_xml=junit_xml)
+                           toolchain=toolchain, junit_xml=junit_xml, package=package)
     render_test_report(report)
     failed = len(report.failures)
     console.print(f"{len(report.results) - failed} passed, {failed} failed")

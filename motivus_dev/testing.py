@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 from .build import BuildResult, build_project, output_names
+from .config import ProjectConfig, load_config
 from .errors import ConfigError, MotivusError
 from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
 from .reporter import Reporter
 from .runtime.task import TaskResult
+
+# A package file bigger than this is not unpacked for testing (the marketplace takes 100 MB).
+MAX_PACKAGE_FILE = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,29 @@ class CaseResult:
 
 
 @dataclass(frozen=True)
+class PackageFiles:
+    """The files of the package under test: the project's build, or one given with --package."""
+
+    stem: str
+    wasm: Path
+    loader: Path
+    data: Optional[Path]
+
+    @classmethod
+    def of_build(cls, built: BuildResult) -> "PackageFiles":
+        names = output_names(built.config)
+        build_dir = built.config.build_dir
+        data = build_dir / names["data"] if "data" in names else None
+        return cls(built.config.package_stem, build_dir / names["wasm"], build_dir / names["js"], data)
+
+
+@dataclass(frozen=True)
 class TestReport:
     """All cases of a `motivus test` run."""
 
-    build: BuildResult
+    config: ProjectConfig
+    package: PackageFiles
+    build: Optional[BuildResult]  # None when the package was given with --package
     results: List[CaseResult]
     seconds: float
 
@@ -57,11 +82,20 @@ def run_tests(
     timeout: float = 300.0,
     toolchain: str = "auto",
     junit_xml: Optional[Path] = None,
+    package: Optional[Path] = None,
 ) -> TestReport:
-    """Build the package if it is stale, run the selected cases, judge them."""
+    """Build the package if it is stale (or take the one at ``package``), run the selected
+    cases, judge them."""
     started = time.monotonic()
-    built = build_project(project_dir, reporter, toolchain=toolchain)
-    config = built.config
+    built: Optional[BuildResult] = None
+    if package is None:
+        built = build_project(project_dir, reporter, toolchain=toolchain)
+        config = built.config
+        files = PackageFiles.of_build(built)
+    else:
+        config = load_config(project_dir)
+        files = given_package(package, config)
+        reporter.info(f"testing the given package {files.stem} ({package}); the project is not built")
     fixtures = config.project_dir / config.tests.fixtures
     cases = select(load_cases(fixtures), pattern)
     if not cases:
@@ -70,25 +104,67 @@ def run_tests(
             hint="add a case (see docs/testing.md)" if not pattern else "check the pattern",
         )
     reporter.step(f"running {len(cases)} case(s)", total=len(cases))
-    results = asyncio.run(_run_cases(built, cases, reporter, workers, timeout))
-    report = TestReport(built, results, time.monotonic() - started)
+    results = asyncio.run(_run_cases(files, cases, reporter, workers, timeout))
+    report = TestReport(config, files, built, results, time.monotonic() - started)
     if junit_xml is not None:
         write_junit_xml(report, junit_xml)
     return report
 
 
-async def _run_cases(built: BuildResult, cases: List[Case], reporter: Reporter, workers: Optional[int],
+def given_package(path: Path, config: ProjectConfig) -> PackageFiles:
+    """The package at ``path``: a directory holding ``NAME-VERSION.wasm`` + ``.js`` (and
+    perhaps ``.data.zip``), or a ``NAME-VERSION.zip`` as the marketplace takes it (its files
+    are unpacked into ``.motivus/test-package/``). Packages built by other tools (the
+    platform's own packagers) are tested the same way."""
+    path = path.expanduser()
+    if path.is_dir():
+        stems = sorted(p.stem for p in path.glob("*.wasm") if (path / f"{p.stem}.js").is_file())
+        stem = config.package_stem if config.package_stem in stems else (stems[0] if len(stems) == 1 else "")
+        if not stem:
+            found = ", ".join(stems) or "none"
+            raise ConfigError(
+                f"{path} holds no single NAME-VERSION.wasm + NAME-VERSION.js pair (found: {found})",
+                hint=f"point --package at a directory with {config.package_stem}.wasm and .js, or at a package zip",
+            )
+        data = path / f"{stem}.data.zip"
+        return PackageFiles(stem, path / f"{stem}.wasm", path / f"{stem}.js", data if data.is_file() else None)
+    if path.is_file() and path.suffix == ".zip":
+        stem = path.stem
+        out = config.project_dir / ".motivus" / "test-package"
+        wanted = {f"{stem}.wasm", f"{stem}.js", f"{stem}.data.zip"}
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = {info.filename for info in archive.infolist()}
+                if not {f"{stem}.wasm", f"{stem}.js"} <= names:
+                    raise ConfigError(
+                        f"{path} has no {stem}.wasm and {stem}.js at its root",
+                        hint="a package zip holds NAME-VERSION.js, NAME-VERSION.wasm and perhaps NAME-VERSION.data.zip",
+                    )
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                for name in sorted(names & wanted):
+                    info = archive.getinfo(name)
+                    if info.file_size > MAX_PACKAGE_FILE:
+                        raise ConfigError(f"{name} in {path} is larger than {MAX_PACKAGE_FILE >> 20} MiB")
+                    (out / name).write_bytes(archive.read(name))
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ConfigError(f"cannot read the package {path}: {exc}") from exc
+        data = out / f"{stem}.data.zip"
+        return PackageFiles(stem, out / f"{stem}.wasm", out / f"{stem}.js", data if data.is_file() else None)
+    raise ConfigError(
+        f"--package {path} is neither a directory nor a .zip file",
+        hint="give the directory that holds NAME-VERSION.wasm and .js, or the NAME-VERSION.zip",
+    )
+
+
+async def _run_cases(files: PackageFiles, cases: List[Case], reporter: Reporter, workers: Optional[int],
                      timeout: float) -> List[CaseResult]:
     from .runtime.package import PackageStore
     from .runtime.pool import WorkerPool
     from .runtime.task import TaskSpec
 
-    config = built.config
-    names = output_names(config)
-    package = PackageStore().intern_files(
-        (config.build_dir / names["wasm"]).read_bytes(), (config.build_dir / names["js"]).read_bytes()
-    )
-    data_link = str(config.build_dir / names["data"]) if "data" in names else None
+    package = PackageStore().intern_files(files.wasm.read_bytes(), files.loader.read_bytes())
+    data_link = str(files.data) if files.data is not None else None
     pool = WorkerPool(workers or min(len(cases), _cpu_count()), timeout, reporter=reporter)
     await pool.start()
 
@@ -141,10 +217,9 @@ def _cpu_count() -> int:
 
 def write_junit_xml(report: TestReport, path: Path) -> None:
     """A JUnit XML report (one testcase per fixture case) for CI systems."""
-    config = report.build.config
     suite = ET.Element(
         "testsuite",
-        name=f"motivus test {config.package_stem}",
+        name=f"motivus test {report.package.stem}",
         tests=str(len(report.results)),
         failures=str(len(report.failures)),
         errors="0",

@@ -87,7 +87,9 @@ function taskBody(task) {
 let tid = 0;
 function startWorker() {
   tid += 1;
-  const worker = new Worker(loaderText, { eval: true, env: {}, name: "reference-" + tid });
+  const worker = new Worker(loaderText, { eval: true, env: {}, name: "reference-" + tid, stdout: true });
+  // The loader's console output is not part of its answer: keep it off our stdout (the report).
+  worker.stdout.on("data", (chunk) => process.stderr.write(chunk));
   const state = { waiting: null, extra: 0, ended: null };
   worker.on("message", (m) => {
     if (!state.waiting) { state.extra += 1; return; }

@@ -233,11 +233,11 @@ def run_in_node(loader: Path, wasm: Path, bodies: List[Dict[str, Any]], work: Pa
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Path]]:
-    """The Rust and C++ templates, built on the host: {"rust": build dir, "cpp": build dir}."""
+    """The three templates, built on the host: {"rust": project, "c": project, "cpp": project}."""
     require_tools()
     parent = tmp_path_factory.mktemp("browser-projects")
     built: Dict[str, Path] = {}
-    for lang in ("rust", "cpp"):
+    for lang in ("rust", "c", "cpp"):
         name = f"km{lang}"
         result = CliRunner().invoke(main, ["-C", str(parent), "new", name, "--lang", lang, "--defaults"])
         assert result.exit_code == 0, result.output
@@ -265,10 +265,13 @@ def make_cases(packages: Dict[str, Path], base_url: str) -> List[Tuple[str, Dict
                          "result_files": {"/output/labels.txt": "labels.txt"}, "data_link": data_link}),
         ("kmcpp-0.0.1", {"arguments": [], "preload_files": preload, "data_link": data_link}),
         ("kmcpp-0.0.1", {"arguments": ["-k", "0"], "data_link": data_link}),
+        ("kmc-0.0.1", {"arguments": ["-k", "2"], "preload_files": preload,
+                       "result_files": {"/output/labels.txt": "labels.txt"},
+                       "data_link": f"{base_url}/pkg/kmc-0.0.1.data.zip"}),
     ]
 
 
-def test_rust_and_cpp_packages_run_in_a_chromium_web_worker_as_in_node(
+def test_template_packages_run_in_a_chromium_web_worker_as_in_node(
         packages: Dict[str, Path], tmp_path: Path) -> None:
     chromium = require_tools()
     files: Dict[str, bytes] = {
@@ -296,12 +299,14 @@ def test_rust_and_cpp_packages_run_in_a_chromium_web_worker_as_in_node(
 
         # node, with the very same bodies (data_link still points at this server).
         node: List[Dict[str, Any]] = []
-        for stem in ("kmrust-0.0.1", "kmcpp-0.0.1"):
-            build = packages["rust" if "rust" in stem else "cpp"] / "build"
+        for stem in ("kmrust-0.0.1", "kmcpp-0.0.1", "kmc-0.0.1"):
+            build = packages[stem[2:].split("-")[0]] / "build"
             node += run_in_node(build / f"{stem}.js", build / f"{stem}.wasm",
                                 [body for s, body in cases if s == stem], tmp_path)
 
-    rust_ok, rust_bad, cpp_ok, cpp_conf, cpp_bad = browser
+    rust_ok, rust_bad, cpp_ok, cpp_conf, cpp_bad, c_ok = browser
+    assert c_ok["exitCode"] == 0 and c_ok["out"]["data"] == LABELS, c_ok
+    assert base64.b64decode(c_ok["out"]["/output/labels.txt"]).decode().split() == [str(x) for x in LABELS]
 
     assert rust_ok["exitCode"] == 0, rust_ok
     assert rust_ok["out"] == {"data": LABELS}

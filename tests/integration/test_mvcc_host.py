@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
+from reference_worker import check_ascii, run_reference
 
 from motivus_dev.package import pack_filesystem
 
@@ -111,6 +112,25 @@ def task(built: Built, **fields: Any) -> Dict[str, Any]:
     body: Dict[str, Any] = {"wasm_file": str(built.wasm), "data_link": str(built.data_zip)}
     body.update(fields)
     return body
+
+
+def test_full_task_on_the_reference_worker_as_the_240_client_reads_it(built: Built) -> None:
+    """argv + the packed filesystem (data_link) + a preloaded file + a result file, run as the
+    platform's worker runs it (a new worker per task, ASCII loader, env {}), twice."""
+    check_ascii(built.loader)
+    body = {
+        "arguments": ["world"],
+        "data_link": str(built.data_zip),
+        "preload_files": {"/input/numbers.txt": b64(b"5 3 9\n1\n")},
+        "result_files": {"/output/result.txt": "local/result.txt"},
+        "params": [[1.5, 2], {"k": 3}],
+    }
+    for reply in run_reference(built.loader, built.wasm, [body, dict(body, arguments=["again"])]):
+        assert reply["exitCode"] == 0, reply
+        assert reply["stdout"].startswith("Hello from the packed filesystem, ")
+        assert set(reply["out"]) == {"data", "/output/result.txt"}
+        assert reply["value"]["sum"] == 18 and reply["value"]["params"] == [[1.5, 2], {"k": 3}]
+        assert base64.b64decode(reply["out"]["/output/result.txt"]).endswith(b": sum=18 count=4\n")
 
 
 def test_full_task(built: Built) -> None:
