@@ -262,19 +262,28 @@ def loopback(host: str, port: int, workers: Optional[int], timeout: float, memor
               "default: the hosted Motivus Marketplace].")
 @click.option("--dry-run", is_flag=True, help="Check and show what would be sent; send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for CI).")
-@click.option("--create-algorithm", is_flag=True, help="Create the algorithm first if it does not exist.")
+@click.option("--create-algorithm", is_flag=True,
+              help="Create the algorithm first if it does not exist (with --cost, --charge-schema, --public).")
+@click.option("--cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --create-algorithm: the algorithm's cost.")
+@click.option("--charge-schema", type=click.Choice(["PER_EXECUTION", "PER_MINUTE"]), default="PER_EXECUTION",
+              show_default=True, help="With --create-algorithm: how the cost is charged.")
+@click.option("--public", "is_public", is_flag=True,
+              help="With --create-algorithm: make it public (default: visible to its users only).")
 @click.option("--retries", type=click.IntRange(0, 10), default=4, show_default=True,
               help="Retries of transient failures (connection errors, 502/503/504).")
 @click.pass_context
 def push(ctx: click.Context, registry: Optional[str], dry_run: bool, as_json: bool, create_algorithm: bool,
-         retries: int) -> None:
+         cost: float, charge_schema: str, is_public: bool, retries: int) -> None:
     """Publish build/NAME-VERSION.zip as a new version on a marketplace."""
+    from .marketplace.push import NewAlgorithm
     from .publish import publish_project
     from .ui import RichReporter, console
 
+    terms = NewAlgorithm(cost, charge_schema, is_public) if create_algorithm else None
     with RichReporter() as reporter:
         result = publish_project(_state(ctx).project_dir, reporter, registry=registry, dry_run=dry_run,
-                                 create_algorithm=create_algorithm, retries=retries)
+                                 create_algorithm=terms, retries=retries)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
     elif dry_run:

@@ -9,7 +9,7 @@ from .config import load_config
 from .envfile import read_dotenv
 from .errors import PackageError
 from .marketplace.api import PERSONAL_TOKEN_VARS, personal_token_from_env, registry_url_from_env
-from .marketplace.push import PushResult, push
+from .marketplace.push import NewAlgorithm, PushResult, push
 from .reporter import Reporter
 
 
@@ -19,7 +19,7 @@ def publish_project(
     *,
     registry: Optional[str] = None,
     dry_run: bool = False,
-    create_algorithm: bool = False,
+    create_algorithm: Optional[NewAlgorithm] = None,
     retries: int = 4,
 ) -> PushResult:
     """Upload ``build/NAME-VERSION.zip`` with the metadata of motivus.yml.

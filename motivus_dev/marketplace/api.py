@@ -110,7 +110,8 @@ def application_token_from_env(
 
 
 def error_fields(response: "httpx.Response") -> Dict[str, List[str]]:
-    """The ``{"errors": {field: [msg]}}`` of an error answer, best effort."""
+    """The ``{"errors": {field: [msg]}}`` of an error answer, best effort (the platform
+    answers auth refusals in plain text: that text becomes ``detail``)."""
     try:
         body = response.json()
     except ValueError:
@@ -137,20 +138,34 @@ def format_errors(errors: Dict[str, List[str]]) -> str:
 class RegistryClient:
     """One connection pool to a registry, authenticated with one token."""
 
-    def __init__(self, registry_url: str, token: str, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        registry_url: str,
+        token: str,
+        *,
+        timeout_s: float = 60.0,
+        transport: Optional["httpx.BaseTransport"] = None,
+    ) -> None:
+        """``transport`` replaces the network (tests pass an ``httpx.MockTransport``)."""
         import httpx
 
         self.registry_url = base_url(registry_url)
         self.algorithms_url = algorithms_url(registry_url)
         self._token = token
+        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 15.0))
+        headers = {"authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 15.0)),
-            headers={"authorization": f"Bearer {token}", "accept": "application/json"},
+            timeout=timeout,
+            headers=dict(headers, accept="application/json"),
             follow_redirects=False,
+            transport=transport,
         )
+        # Downloads from another origin (a bucket) never carry the token.
+        self._anonymous = httpx.Client(timeout=timeout, follow_redirects=True, transport=transport)
 
     def close(self) -> None:
         self._http.close()
+        self._anonymous.close()
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -202,9 +217,12 @@ class RegistryClient:
         matches = [a for a in data if isinstance(a, dict) and a.get("name") == name] if isinstance(data, list) else []
         return response, (matches[0] if matches else None)
 
-    def create_algorithm(self, name: str) -> "httpx.Response":
-        """``POST /algorithms/``."""
-        return self._send("POST", self.algorithms_url, json={"algorithm": {"name": name}})
+    def create_algorithm(
+        self, name: str, *, cost: float = 0.0, charge_schema: str = "PER_EXECUTION", is_public: bool = False
+    ) -> "httpx.Response":
+        """``POST /algorithms/``: the platform requires ``cost`` and ``charge_schema`` too."""
+        fields = {"name": name, "cost": cost, "charge_schema": charge_schema, "is_public": is_public}
+        return self._send("POST", self.algorithms_url, json={"algorithm": fields})
 
     def upload_version(
         self,
@@ -233,7 +251,7 @@ class RegistryClient:
         import httpx
 
         try:
-            return httpx.get(url, timeout=self._http.timeout, follow_redirects=True)
+            return self._anonymous.get(url)
         except httpx.TransportError as exc:
             raise RegistryUnreachable(f"cannot download {url}: {type(exc).__name__}: {exc}") from exc
 

@@ -9,9 +9,11 @@ never written into a message or a result.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, TypeVar
@@ -27,7 +29,7 @@ from motivus_dev.marketplace.api import (
     format_errors,
     redact,
 )
-from motivus_dev.marketplace.store import clean_metadata
+from motivus_dev.marketplace.store import CHARGE_SCHEMAS, clean_metadata
 from motivus_dev.marketplace.validation import (
     PackageLimits,
     PackageRejected,
@@ -38,6 +40,56 @@ from motivus_dev.marketplace.validation import (
 from motivus_dev.reporter import Reporter
 
 T = TypeVar("T")
+
+# The platform's plain-text 403 bodies, and what each means for the author.
+_FORBIDDEN_REASONS = {
+    "Not allowed using this token": (
+        "the token is an application token, which can only read",
+        "publish with a personal access token (MOTIVUS_PERSONAL_ACCESS_TOKEN, or PERSONAL_ACCESS_TOKEN in .env)",
+    ),
+    "Not enough user previlieges": (
+        "your user is not an owner or maintainer of the algorithm",
+        "ask the algorithm's owner to add you as a MAINTAINER",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class NewAlgorithm:
+    """The terms of an algorithm that ``push --create-algorithm`` creates (the platform
+    requires ``cost`` and ``charge_schema``; ``is_public`` defaults to false there)."""
+
+    cost: float = 0.0
+    charge_schema: str = "PER_EXECUTION"
+    is_public: bool = False
+
+    def __post_init__(self) -> None:
+        if self.charge_schema not in CHARGE_SCHEMAS:
+            raise MarketplaceError(
+                f"charge schema {self.charge_schema!r} is not one of {', '.join(CHARGE_SCHEMAS)}",
+                hint="use --charge-schema PER_EXECUTION or PER_MINUTE",
+            )
+        if self.cost < 0:
+            raise MarketplaceError(f"cost {self.cost} is negative", hint="use --cost 0 or more")
+
+
+def forbidden(response: Any, what: str, default_reason: str, default_hint: str) -> MarketplaceError:
+    """A 403 as the author should read it: the server's reason, translated when known."""
+    said = response.text.strip()[:200]
+    reason, hint = _FORBIDDEN_REASONS.get(said, (default_reason, default_hint))
+    told = f" (the marketplace said: {said})" if said else ""
+    return MarketplaceError(f"{what}: {reason}{told}", hint=hint)
+
+
+def wasm_sha256(package_zip: Path, name: str, version: str) -> str:
+    """The sha256 of the package's .wasm: the ``hash`` push publishes, which a driver can
+    check against the file it downloads (the platform stores ``hash`` and computes none)."""
+    with zipfile.ZipFile(package_zip) as archive:
+        with archive.open(f"{name}-{version}.wasm") as member:
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: member.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -152,19 +204,26 @@ def push(
     *,
     backoff_s: float = 1.0,
     timeout_s: float = 300.0,
-    create_algorithm: bool = False,
+    create_algorithm: Optional[NewAlgorithm] = None,
 ) -> PushResult:
     """Publish ``package_zip`` as version ``version`` of algorithm ``name``.
 
-    ``metadata`` is sent as given, less the fields the spec does not keep (call
-    :func:`prepare_metadata` first to inline a ``.md`` long description).
+    ``metadata`` is sent as given, less the fields the spec does not keep: the six string
+    fields, strings only, as the platform casts them (call :func:`prepare_metadata` first to
+    inline a ``.md`` long description; a dropped field is warned about).
     ``token_source_var`` names where the token came from, for the 401 message.
-    ``create_algorithm`` creates a missing algorithm (the token's user becomes its owner).
+    ``create_algorithm`` creates a missing algorithm on these terms (the token's user
+    becomes its owner).
     Raises :class:`PackageError` for local problems, :class:`MarketplaceError` otherwise.
     """
     package_zip = Path(package_zip)
     sizes = check_package(package_zip, name, version)
     kept = clean_metadata(metadata)
+    for key in sorted(set(metadata) - set(kept)):
+        reporter.warning(
+            f"metadata field {key!r} is not sent: the marketplace keeps only short_description, "
+            "long_description, license, author, url and upstream_url, as strings"
+        )
     result = PushResult(
         name=name,
         version=version,
@@ -219,7 +278,7 @@ def _push_with(
     reporter: Reporter,
     retries: int,
     backoff_s: float,
-    create_algorithm: bool,
+    create_algorithm: Optional[NewAlgorithm],
 ) -> None:
     name, version = result.name, result.version
     reporter.step(f"looking up algorithm {name}")
@@ -235,15 +294,25 @@ def _push_with(
         raise _auth_error(token_source_var, f"looking up algorithm {name}")
     client.check(response, f"looking up algorithm {name}")
     if algorithm is None:
-        if not create_algorithm:
+        if create_algorithm is None:
             raise MarketplaceError(
                 f"algorithm {name!r} does not exist on {client.registry_url}",
                 hint="create it on the marketplace first (self-hosted: `motivus marketplace algorithm create "
-                f"{name} --owner USER`), or push with --create",
+                f"{name} --owner USER`), or push with --create-algorithm",
             )
-        created = client.create_algorithm(name)
+        created = client.create_algorithm(
+            name,
+            cost=create_algorithm.cost,
+            charge_schema=create_algorithm.charge_schema,
+            is_public=create_algorithm.is_public,
+        )
         if created.status_code == 401:
             raise _auth_error(token_source_var, f"creating algorithm {name}")
+        if created.status_code == 403:
+            raise forbidden(
+                created, f"creating algorithm {name}", "the marketplace refused (403 forbidden)",
+                "creating an algorithm needs a personal access token",
+            )
         client.check(created, f"creating algorithm {name}")
         algorithm = client.json_data(created, f"creating algorithm {name}")
         result.created_algorithm = True
@@ -252,7 +321,7 @@ def _push_with(
         raise MarketplaceError(f"the marketplace's answer for algorithm {name!r} has no id")
     result.algorithm_id = algorithm["id"]
 
-    version_json = json.dumps({"name": version, "metadata": metadata})
+    version_json = json.dumps({"name": version, "metadata": metadata, "hash": wasm_sha256(package_zip, name, version)})
 
     def start_attempt(attempt: int) -> None:
         result.attempts = attempt
@@ -273,9 +342,9 @@ def _push_with(
     if status == 401:
         raise _auth_error(token_source_var, f"pushing {name} {version}")
     if status == 403:
-        raise MarketplaceError(
-            f"pushing {name} {version}: your user may not publish to {name} (403 forbidden)",
-            hint="only the algorithm's owner or its maintainers can push; ask the owner to add you as a maintainer",
+        raise forbidden(
+            response, f"pushing {name} {version}", f"the marketplace refused to let you publish to {name} (403)",
+            "only the algorithm's owner or its maintainers can push, with a personal access token",
         )
     errors = error_fields(response) if status >= 400 else {}
     if status == 422 and any("taken" in msg for msg in errors.get("name", [])):

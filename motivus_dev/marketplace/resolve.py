@@ -1,10 +1,18 @@
 """Resolve ``algorithm`` + ``algorithm_version`` of a task through a marketplace.
 
-What ``hash`` covers (our server; docs/marketplace.md): ``hash`` is the sha256 (hex) of the
-package zip as published; ``wasm_hash``, ``loader_hash`` and ``data_hash`` are the sha256 of
-each served file. Downloads are checked against ``wasm_hash``/``loader_hash``. A registry that
-gives only ``hash`` is accepted when ``hash`` is the sha256 of the downloaded ``.wasm``;
-otherwise the download cannot be verified and is refused.
+The platform's marketplace never computes ``hash``: it stores what the uploader sent, and
+the published 2.4.0 CLI sends none, so versions on the hosted marketplace have
+``"hash": null``. Such versions must run. What can be verified is verified, and the
+resolver says which check applied (:attr:`ResolvedAlgorithm.verified_by`):
+
+1. ``wasm_hash``/``loader_hash`` (our marketplace serves the sha256 of each file): both
+   downloads must match;
+2. else a non-null ``hash`` (``motivus push`` publishes the sha256 of the ``.wasm``): the
+   wasm must match it;
+3. in every case, a lock of the digests seen before for the same registry, name and version
+   (``CACHE_DIR/locks.json``): versions are immutable, so a change is refused;
+4. a version with no hash, seen for the first time, is accepted and its digests recorded
+   (trust on first use), and the resolver says so.
 
 Cache: ``CACHE_DIR/sha256/<hex>`` holds verified files by content; a file already there (and
 still matching its name) is used without downloading. The version listing itself is always
@@ -14,11 +22,12 @@ asked for (it is small, and it is what tells which bytes to expect).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.api import RegistryClient, redact
@@ -39,6 +48,7 @@ class ResolvedAlgorithm:
     loader_sha256: str
     data_sha256: Optional[str]
     downloaded: int  # how many files were downloaded (0: everything came from the cache)
+    verified_by: str = ""  # which check applied, in words
 
 
 def _sha256(data: bytes) -> str:
@@ -83,6 +93,37 @@ def _store(cache_dir: Path, digest: str, data: bytes) -> None:
         raise
 
 
+def _locks_path(cache_dir: Path) -> Path:
+    return Path(cache_dir) / "locks.json"
+
+
+def _read_locks(cache_dir: Path) -> Dict[str, Dict[str, str]]:
+    try:
+        value = json.loads(_locks_path(cache_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _record_lock(cache_dir: Path, key: str, digests: Dict[str, str]) -> None:
+    """Add one entry to the lock file (atomically: a concurrent reader sees old or new)."""
+    locks = _read_locks(cache_dir)
+    locks[key] = digests
+    path = _locks_path(cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".locks-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(locks, out, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def pick_version(versions: List[Dict[str, Any]], name: str, version: str, registry: str) -> Dict[str, Any]:
     """The version called ``version`` (``latest``: the newest), else an error listing them."""
     if version == "latest" and versions:
@@ -107,8 +148,11 @@ def resolve(
     *,
     token_source_var: str = "APPLICATION_TOKEN",
     timeout_s: float = 120.0,
+    transport: Optional[Any] = None,
 ) -> ResolvedAlgorithm:
-    """Find ``name``/``version`` on the registry and return its verified wasm and loader."""
+    """Find ``name``/``version`` on the registry and return its verified wasm and loader.
+
+    ``transport`` (an ``httpx`` transport) replaces the network, for tests."""
     rep = reporter or NullReporter()
     if not token:
         raise MarketplaceError(
@@ -116,7 +160,7 @@ def resolve(
             hint=f"set {token_source_var}",
         )
     try:
-        with RegistryClient(registry_url, token, timeout_s=timeout_s) as client:
+        with RegistryClient(registry_url, token, timeout_s=timeout_s, transport=transport) as client:
             return _resolve_with(client, name, version, Path(cache_dir), rep, token_source_var)
     except MarketplaceError as exc:
         exc.message = redact(exc.message, token)
@@ -151,6 +195,8 @@ def _resolve_with(
     package_hash = chosen.get("hash")
     wasm_expected = chosen.get("wasm_hash")
     loader_expected = chosen.get("loader_hash")
+    lock_key = f"{client.registry_url} {name} {chosen.get('name')}"
+    locked = _read_locks(cache_dir).get(lock_key) or {}
     downloaded = 0
 
     def fetch(url: str, expected: Optional[str], what: str) -> bytes:
@@ -163,29 +209,47 @@ def _resolve_with(
         downloaded += 1
         return data
 
-    wasm = fetch(str(wasm_url), wasm_expected, f"{label}.wasm")
-    loader = fetch(str(loader_url), loader_expected, f"{label}.js")
-    wasm_sha, loader_sha = _sha256(wasm), _sha256(loader)
+    wasm = fetch(str(wasm_url), wasm_expected or locked.get("wasm"), f"{label}.wasm")
+    loader = fetch(str(loader_url), loader_expected or locked.get("loader"), f"{label}.js")
+    digests = {"wasm": _sha256(wasm), "loader": _sha256(loader)}
+    checks: List[Tuple[str, str, Optional[str]]] = []
     if wasm_expected or loader_expected:
-        checks = [(f"{label}.wasm", wasm_sha, wasm_expected), (f"{label}.js", loader_sha, loader_expected)]
+        verified_by = "matched the marketplace's sha256 of each file"
+        checks += [
+            (f"{label}.wasm", digests["wasm"], wasm_expected),
+            (f"{label}.js", digests["loader"], loader_expected),
+        ]
+    elif package_hash:
+        verified_by = "matched the version's published hash"
+        checks.append((f"{label}.wasm", digests["wasm"], str(package_hash)))
     else:
-        # A registry that only gives `hash`: accept it only if it is the wasm's digest.
-        checks = [(f"{label}.wasm", wasm_sha, package_hash)]
-        if not package_hash:
-            raise MarketplaceError(
-                f"the marketplace gave no sha256 for {label}: the download cannot be verified",
-                hint="use a marketplace that publishes the version's hash",
-            )
+        verified_by = ""
     for what, actual, expected in checks:
         if expected is None or actual != str(expected).lower():
             raise MarketplaceError(
                 f"{what} does not match its published sha256 (expected {expected}, got {actual}); not used",
                 hint="the download was corrupted or tampered with; try again, or report it to the marketplace",
             )
-    _store(cache_dir, wasm_sha, wasm)
-    _store(cache_dir, loader_sha, loader)
-    if downloaded == 0:
-        reporter.info(f"{label}: using cached files")
+    if locked:
+        changed = [role for role in ("wasm", "loader") if locked.get(role) != digests[role]]
+        if changed:
+            raise MarketplaceError(
+                f"{label} changed since this machine first used it ({', '.join(changed)} differ from "
+                f"{_locks_path(cache_dir)}); published versions are immutable, so it is not used",
+                hint="report it to the marketplace; if you trust the new files, remove the entry "
+                f"{lock_key!r} from {_locks_path(cache_dir)}",
+            )
+        verified_by = (verified_by + "; " if verified_by else "") + "matched the digests recorded on first use"
+    else:
+        _record_lock(cache_dir, lock_key, digests)
+        if not verified_by:
+            verified_by = (
+                "no hash published (the marketplace computes none): trusted on first use, digests recorded "
+                f"in {_locks_path(cache_dir)}"
+            )
+    _store(cache_dir, digests["wasm"], wasm)
+    _store(cache_dir, digests["loader"], loader)
+    reporter.info(f"{label}: {verified_by}" + ("" if downloaded else " (cached files)"))
     return ResolvedAlgorithm(
         name=name,
         version=str(chosen.get("name")),
@@ -193,8 +257,9 @@ def _resolve_with(
         loader=loader,
         data_url=chosen.get("data_url") or None,
         hash=package_hash,
-        wasm_sha256=wasm_sha,
-        loader_sha256=loader_sha,
+        wasm_sha256=digests["wasm"],
+        loader_sha256=digests["loader"],
         data_sha256=chosen.get("data_hash"),
         downloaded=downloaded,
+        verified_by=verified_by,
     )

@@ -4,15 +4,18 @@ Routes (``API = /api/package_registry``), each also answered with a trailing sla
 clients that add or omit one (the published 2.4.0 CLI uses ``/algorithms/?name=`` and
 ``/algorithms/{id}/versions``) are served without a redirect, which would drop a POST body:
 
-* ``GET  API/algorithms/?name=NAME``           list (``name`` filters), any token
-* ``POST API/algorithms/``                     create, personal token, creator is OWNER
-* ``GET  API/algorithms/{id}``                 one algorithm
+* ``GET  API/algorithms/?name=NAME&role=R``   list (``name`` filters), also anonymously
+* ``POST API/algorithms/``                     create (name, cost, charge_schema, is_public)
+* ``GET|PUT|PATCH API/algorithms/{id}``        one algorithm; its OWNER updates it
+* ``GET|POST API/algorithms/{id}/users``       its roles (OWNER, MAINTAINER, USER); OWNER only
 * ``GET  API/algorithms/{id}/versions``        its versions
 * ``POST API/algorithms/{id}/versions``        publish (multipart ``version`` + ``package``)
 * ``GET  API/algorithms/{id}/versions/{vid}``  one version
 * ``GET  API/files/{sha256}/{file name}``      downloads (``wasm_url``, ``loader_url``, ...)
 
-Any other method on those paths is 405: published versions are immutable.
+Deleting an algorithm and changing or deleting a version is a 405 ``not allowed``:
+published versions are immutable. Bodies and status codes are the platform's
+(marketplace-api.md), including its plain-text refusals.
 
 Downloads need no token: the published client and the workers fetch ``wasm_url`` and
 ``data_url`` without any header. The URLs are capability URLs: they are only handed out to
@@ -40,19 +43,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.store import (
+    CHARGE_SCHEMAS,
+    PUBLISHER_ROLES,
+    ROLE_OWNER,
+    ROLE_USER,
+    ROLES,
     AlgorithmRow,
     AlreadyExists,
     NotFound,
     Principal,
+    RoleRow,
     Store,
     VersionRow,
 )
 from motivus_dev.marketplace.validation import (
+    ALGORITHM_NAME_RE,
     PackageLimits,
     PackageRejected,
     ValidatedPackage,
@@ -111,12 +121,26 @@ class _BodyLimit:
         await self.app(scope, limited, send)
 
 
-def _errors(status: int, errors: Dict[str, List[str]], headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+def _errors(status: int, errors: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> JSONResponse:
     return JSONResponse({"errors": errors}, status_code=status, headers=headers)
 
 
-def _detail(status: int, message: str) -> JSONResponse:
-    return _errors(status, {"detail": [message]})
+def _not_found() -> JSONResponse:
+    """The platform's 404 body: ``detail`` is a string, not a list."""
+    return _errors(404, {"detail": "Not Found"})
+
+
+def _text(status: int, body: str) -> Response:
+    """The platform answers auth failures and refusals with a plain-text body."""
+    return PlainTextResponse(body, status_code=status)
+
+
+# The platform's words, so that a client cannot tell the two servers apart.
+INVALID_TOKEN = "invalid_token"
+UNAUTHENTICATED = "unauthenticated"
+NOT_WITH_THIS_TOKEN = "Not allowed using this token"
+NOT_ENOUGH_PRIVILEGES = "Not enough user previlieges"  # sic, as the platform spells it
+NOT_ALLOWED = "not allowed"
 
 
 def _bearer(request: Request) -> str:
@@ -127,8 +151,46 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _algorithm_changes(fields: Dict[str, Any], required: Tuple[str, ...]) -> Union[Dict[str, Any], Response]:
+    """``is_public``, ``cost``, ``charge_schema`` of an algorithm body, checked as the
+    platform's changeset checks them; a 422 response when something is wrong."""
+    errors: Dict[str, List[str]] = {}
+    changes: Dict[str, Any] = {}
+    for key in required:
+        if fields.get(key) is None:
+            errors.setdefault(key, []).append("can't be blank")
+    if "cost" in fields and fields["cost"] is not None:
+        if _is_number(fields["cost"]):
+            changes["cost"] = float(fields["cost"])
+        else:
+            errors.setdefault("cost", []).append("is invalid")
+    if "charge_schema" in fields and fields["charge_schema"] is not None:
+        if fields["charge_schema"] in CHARGE_SCHEMAS:
+            changes["charge_schema"] = fields["charge_schema"]
+        else:
+            errors.setdefault("charge_schema", []).append("is invalid")
+    if "is_public" in fields and fields["is_public"] is not None:
+        if isinstance(fields["is_public"], bool):
+            changes["is_public"] = fields["is_public"]
+        else:
+            errors.setdefault("is_public", []).append("is invalid")
+    return _errors(422, errors) if errors else changes
+
+
 class MarketplaceApp:
-    """The request handlers over one :class:`Store`."""
+    """The request handlers over one :class:`Store`.
+
+    Who may do what (marketplace-api.md, from the platform's router and pipelines):
+    anonymous callers read public algorithms; an unknown token is a 401 ``invalid_token``;
+    application tokens only read (index/show of algorithms and versions; anything else 403
+    ``Not allowed using this token``) and are the only ones shown ``hash`` and the download
+    URLs; personal access tokens create algorithms and publish where the user is OWNER or
+    MAINTAINER (else 403 ``Not enough user previlieges``).
+    """
 
     def __init__(self, store: Store, limits: PackageLimits, public_url: Optional[str] = None) -> None:
         self.store = store
@@ -137,11 +199,24 @@ class MarketplaceApp:
 
     # -- helpers -----------------------------------------------------------------------
 
-    async def _principal(self, request: Request) -> Optional[Principal]:
+    async def _caller(self, request: Request) -> Union[Response, Optional[Principal]]:
+        """The token's principal, None when there is no token, a 401 for an unknown one."""
         token = _bearer(request)
         if not token:
             return None
-        return await run_in_threadpool(self.store.authenticate, token)
+        principal = await run_in_threadpool(self.store.authenticate, token)
+        return principal if principal is not None else _text(401, INVALID_TOKEN)
+
+    async def _writer(self, request: Request, anonymous: str = UNAUTHENTICATED) -> Union[Response, Principal]:
+        """The principal of a call that changes something: a personal token's user."""
+        caller = await self._caller(request)
+        if isinstance(caller, Response):
+            return caller
+        if caller is None:
+            return _text(401 if anonymous == UNAUTHENTICATED else 403, anonymous)
+        if caller.kind == "application":
+            return _text(403, NOT_WITH_THIS_TOKEN)
+        return caller
 
     def _base_url(self, request: Request) -> str:
         if self.public_url:
@@ -149,17 +224,17 @@ class MarketplaceApp:
         return str(request.base_url).rstrip("/")
 
     @staticmethod
-    def _visible(algorithm: AlgorithmRow, principal: Principal) -> bool:
-        return algorithm.is_public or principal.user_id in algorithm.roles
+    def _visible(algorithm: AlgorithmRow, principal: Optional[Principal]) -> bool:
+        return algorithm.is_public or (principal is not None and principal.user_id in algorithm.roles)
 
-    def version_json(self, version: VersionRow, principal: Principal, base: str) -> Dict[str, Any]:
+    def version_json(self, version: VersionRow, principal: Optional[Principal], base: str) -> Dict[str, Any]:
         body: Dict[str, Any] = {
             "id": version.id,
             "name": version.name,
             "metadata": version.metadata,
             "inserted_at": version.inserted_at,
         }
-        if principal.kind == "application":
+        if principal is not None and principal.kind == "application":
             names = version.file_names()
 
             def url(sha: str, name: str) -> str:
@@ -167,9 +242,9 @@ class MarketplaceApp:
 
             body.update(
                 {
-                    # hash: sha256 of the package zip as published; the *_hash fields are
-                    # the sha256 of each served file (docs/marketplace.md).
-                    "hash": version.package_sha256,
+                    # hash: what the uploader sent (null from the 2.4.0 CLI), as the platform;
+                    # the *_hash fields are ours: the sha256 of each served file.
+                    "hash": version.hash,
                     "wasm_url": url(version.wasm_sha256, names["wasm"]),
                     "loader_url": url(version.loader_sha256, names["loader"]),
                     "data_url": url(version.data_sha256, names["data"]) if version.data_sha256 else None,
@@ -181,7 +256,7 @@ class MarketplaceApp:
             )
         return body
 
-    def algorithm_json(self, algorithm: AlgorithmRow, principal: Principal, base: str) -> Dict[str, Any]:
+    def algorithm_json(self, algorithm: AlgorithmRow, principal: Optional[Principal], base: str) -> Dict[str, Any]:
         return {
             "id": algorithm.id,
             "name": algorithm.name,
@@ -192,76 +267,176 @@ class MarketplaceApp:
             "versions": [self.version_json(v, principal, base) for v in algorithm.versions],
         }
 
-    async def _algorithm_for(self, request: Request, principal: Principal) -> Optional[AlgorithmRow]:
+    def role_json(self, role: RoleRow) -> Dict[str, Any]:
+        return {
+            "id": role.id,
+            "role": role.role,
+            "cost": role.cost,
+            "charge_schema": role.charge_schema,
+            "user_id": role.user_id,
+            "algorithm_id": role.algorithm_id,
+            "user": {"id": role.user_id, "username": role.user_name},
+        }
+
+    async def _algorithm_for(self, request: Request, principal: Optional[Principal]) -> Optional[AlgorithmRow]:
         try:
             algorithm = await run_in_threadpool(self.store.get_algorithm, int(request.path_params["id"]))
         except NotFound:
             return None
         return algorithm if self._visible(algorithm, principal) else None
 
-    async def _authorized_algorithm(self, request: Request) -> Union[Response, Tuple[Principal, AlgorithmRow]]:
-        """The caller and the algorithm of the path, or the 401/404 response to send."""
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
-        algorithm = await self._algorithm_for(request, principal)
+    async def _readable_algorithm(
+        self, request: Request
+    ) -> Union[Response, Tuple[Optional[Principal], AlgorithmRow]]:
+        """The caller (None: anonymous) and the algorithm of the path, or the 401/404 to send."""
+        caller = await self._caller(request)
+        if isinstance(caller, Response):
+            return caller
+        algorithm = await self._algorithm_for(request, caller)
         if algorithm is None:
-            return _detail(404, "Not Found")
-        return principal, algorithm
+            return _not_found()
+        return caller, algorithm
+
+    async def _owned_algorithm(
+        self, request: Request, roles: Tuple[str, ...], anonymous: str = UNAUTHENTICATED
+    ) -> Union[Response, Tuple[Principal, AlgorithmRow]]:
+        """A writer and an algorithm on which it has one of ``roles``, or the response to send."""
+        writer = await self._writer(request, anonymous)
+        if isinstance(writer, Response):
+            return writer
+        algorithm = await self._algorithm_for(request, writer)
+        if algorithm is None:
+            return _not_found()
+        if algorithm.roles.get(writer.user_id) not in roles:
+            return _text(403, NOT_ENOUGH_PRIVILEGES)
+        return writer, algorithm
 
     # -- endpoints ---------------------------------------------------------------------
 
     async def list_algorithms(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
+        caller = await self._caller(request)
+        if isinstance(caller, Response):
+            return caller
         name = request.query_params.get("name")
+        role = request.query_params.get("role")
         algorithms = await run_in_threadpool(self.store.list_algorithms, name)
+        if role in PUBLISHER_ROLES:
+            algorithms = [a for a in algorithms if caller is not None and a.roles.get(caller.user_id) == role]
         base = self._base_url(request)
-        data = [self.algorithm_json(a, principal, base) for a in algorithms if self._visible(a, principal)]
+        data = [self.algorithm_json(a, caller, base) for a in algorithms if self._visible(a, caller)]
         return JSONResponse({"data": data})
 
     async def create_algorithm(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        if principal is None:
-            return _detail(401, "unauthorized: missing or unknown token")
-        if principal.kind != "personal":
-            return _detail(403, "forbidden: creating algorithms needs a personal access token")
+        writer = await self._writer(request)
+        if isinstance(writer, Response):
+            return writer
         try:
             body = await request.json()
         except ValueError:
-            return _errors(400, {"detail": ["the body is not valid JSON"]})
+            return _errors(400, {"detail": "the body is not valid JSON"})
         fields = body.get("algorithm") if isinstance(body, dict) else None
         if not isinstance(fields, dict):
             return _errors(422, {"algorithm": ["can't be blank"]})
+        changes = _algorithm_changes(fields, ("name", "cost", "charge_schema"))
         name = fields.get("name")
-        if not isinstance(name, str) or not name:
-            return _errors(422, {"name": ["can't be blank"]})
-        is_public = fields.get("is_public", True)
+        if isinstance(changes, Response):
+            return changes
+        if not isinstance(name, str) or not ALGORITHM_NAME_RE.match(name):
+            return _errors(422, {"name": ["use only lowercase letters, numbers and - _ "]})
         try:
             algorithm = await run_in_threadpool(
-                lambda: self.store.create_algorithm(name, principal.user_id, is_public=bool(is_public))
+                lambda: self.store.create_algorithm(
+                    name,
+                    writer.user_id,
+                    is_public=bool(changes.get("is_public", False)),
+                    cost=changes["cost"],
+                    charge_schema=changes["charge_schema"],
+                )
             )
         except AlreadyExists:
             return _errors(422, {"name": ["has already been taken"]})
-        except MarketplaceError as exc:
-            return _errors(422, {"name": [exc.message]})
         location = f"{API}/algorithms/{algorithm.id}"
         return JSONResponse(
-            {"data": self.algorithm_json(algorithm, principal, self._base_url(request))},
+            {"data": self.algorithm_json(algorithm, writer, self._base_url(request))},
             status_code=201,
             headers={"location": location},
         )
 
     async def show_algorithm(self, request: Request) -> Response:
-        found = await self._authorized_algorithm(request)
+        found = await self._readable_algorithm(request)
         if isinstance(found, Response):
             return found
         principal, algorithm = found
         return JSONResponse({"data": self.algorithm_json(algorithm, principal, self._base_url(request))})
 
+    async def update_algorithm(self, request: Request) -> Response:
+        found = await self._owned_algorithm(request, (ROLE_OWNER,))
+        if isinstance(found, Response):
+            return found
+        principal, algorithm = found
+        try:
+            body = await request.json()
+        except ValueError:
+            return _errors(400, {"detail": "the body is not valid JSON"})
+        fields = body.get("algorithm") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            return _errors(422, {"algorithm": ["can't be blank"]})
+        changes = _algorithm_changes(fields, ())
+        if isinstance(changes, Response):
+            return changes
+        updated = await run_in_threadpool(self.store.update_algorithm, algorithm.id, changes)
+        return JSONResponse({"data": self.algorithm_json(updated, principal, self._base_url(request))})
+
+    async def not_allowed(self, request: Request) -> Response:
+        """Deleting an algorithm, changing or deleting a version: refused, as the platform."""
+        return _text(405, NOT_ALLOWED)
+
+    async def list_roles(self, request: Request) -> Response:
+        found = await self._owned_algorithm(request, (ROLE_OWNER,))
+        if isinstance(found, Response):
+            return found
+        _, algorithm = found
+        roles = await run_in_threadpool(self.store.roles, algorithm.id)
+        return JSONResponse({"data": [self.role_json(r) for r in roles]})
+
+    async def add_role(self, request: Request) -> Response:
+        found = await self._owned_algorithm(request, (ROLE_OWNER,))
+        if isinstance(found, Response):
+            return found
+        _, algorithm = found
+        try:
+            body = await request.json()
+        except ValueError:
+            return _errors(400, {"detail": "the body is not valid JSON"})
+        fields = body.get("algorithm_user") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            return _errors(422, {"algorithm_user": ["can't be blank"]})
+        who, role = fields.get("username_or_email"), fields.get("role")
+        errors: Dict[str, List[str]] = {}
+        if not isinstance(who, str) or not who:
+            errors["username_or_email"] = ["can't be blank"]
+        if role not in ROLES:
+            errors["role"] = ["is invalid" if role is not None else "can't be blank"]
+        changes = _algorithm_changes(fields, ("cost", "charge_schema") if role == ROLE_USER else ())
+        if isinstance(changes, Response):
+            return changes
+        if errors:
+            return _errors(422, errors)
+        try:
+            added = await run_in_threadpool(
+                lambda: self.store.add_role(
+                    algorithm.id, str(who), str(role), changes.get("cost"), changes.get("charge_schema")
+                )
+            )
+        except NotFound:
+            return _not_found()
+        except AlreadyExists:
+            return _errors(422, {"user_id": ["has already been taken"]})
+        location = f"{API}/algorithms/{algorithm.id}/users/{added.id}"
+        return JSONResponse({"data": self.role_json(added)}, status_code=201, headers={"location": location})
+
     async def list_versions(self, request: Request) -> Response:
-        found = await self._authorized_algorithm(request)
+        found = await self._readable_algorithm(request)
         if isinstance(found, Response):
             return found
         principal, algorithm = found
@@ -269,7 +444,7 @@ class MarketplaceApp:
         return JSONResponse({"data": [self.version_json(v, principal, base) for v in algorithm.versions]})
 
     async def show_version(self, request: Request) -> Response:
-        found = await self._authorized_algorithm(request)
+        found = await self._readable_algorithm(request)
         if isinstance(found, Response):
             return found
         principal, algorithm = found
@@ -277,19 +452,13 @@ class MarketplaceApp:
         for version in algorithm.versions:
             if version.id == vid:
                 return JSONResponse({"data": self.version_json(version, principal, self._base_url(request))})
-        return _detail(404, "Not Found")
+        return _not_found()
 
     async def create_version(self, request: Request) -> Response:
-        found = await self._authorized_algorithm(request)
+        found = await self._owned_algorithm(request, PUBLISHER_ROLES, anonymous=NOT_ENOUGH_PRIVILEGES)
         if isinstance(found, Response):
             return found
         principal, algorithm = found
-        if principal.kind != "personal":
-            return _detail(403, "forbidden: publishing needs a personal access token")
-        if principal.user_id not in algorithm.roles:
-            return _detail(
-                403, f"forbidden: user {principal.user_name!r} is not an owner or maintainer of {algorithm.name!r}"
-            )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limits.max_upload_bytes:
             return _errors(413, {"package": [f"is too large (limit {self.limits.max_upload_bytes} bytes)"]})
@@ -298,7 +467,7 @@ class MarketplaceApp:
         except UploadTooLarge:
             return _errors(413, {"package": [f"is too large (limit {self.limits.max_upload_bytes} bytes)"]})
         except HTTPException as exc:
-            return _errors(400, {"detail": [f"malformed multipart body: {exc.detail}"]})
+            return _errors(400, {"detail": f"malformed multipart body: {exc.detail}"})
         try:
             return await self._publish(request, principal, algorithm, form)
         finally:
@@ -312,7 +481,7 @@ class MarketplaceApp:
             return _errors(422, {"version": ["can't be blank"]})
         try:
             version_fields = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _errors(422, {"version": ["is not valid JSON"]})
         if not isinstance(version_fields, dict):
             return _errors(422, {"version": ["is invalid"]})
@@ -322,6 +491,9 @@ class MarketplaceApp:
         metadata = version_fields.get("metadata") or {}
         if not isinstance(metadata, dict):
             return _errors(422, {"metadata": ["is invalid"]})
+        digest = version_fields.get("hash")
+        if digest is not None and not isinstance(digest, str):
+            return _errors(422, {"hash": ["is invalid"]})
         try:
             check_names(algorithm.name, version)
         except PackageRejected as exc:
@@ -333,7 +505,7 @@ class MarketplaceApp:
             return _errors(422, {"package": ["can't be blank"]})
         try:
             check_file_name(package.filename, algorithm.name, version)
-            row = await run_in_threadpool(self._store_upload, algorithm, version, package, metadata)
+            row = await run_in_threadpool(self._store_upload, algorithm, version, package, metadata, digest)
         except PackageRejected as exc:
             return _errors(422, {exc.field: [exc.reason]})
         except AlreadyExists:
@@ -346,7 +518,12 @@ class MarketplaceApp:
         )
 
     def _store_upload(
-        self, algorithm: AlgorithmRow, version: str, package: UploadFile, metadata: Dict[str, Any]
+        self,
+        algorithm: AlgorithmRow,
+        version: str,
+        package: UploadFile,
+        metadata: Dict[str, Any],
+        digest: Optional[str],
     ) -> VersionRow:
         """Runs in a worker thread: copy, validate fully, then install and commit."""
         scratch = self.store.new_scratch_dir()
@@ -359,7 +536,7 @@ class MarketplaceApp:
             validated: ValidatedPackage = extract_package(
                 upload_path, algorithm.name, version, extracted_dir, self.limits, package_sha256=digest
             )
-            return self.store.publish_version(algorithm, validated, metadata)
+            return self.store.publish_version(algorithm, validated, metadata, digest)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -367,10 +544,10 @@ class MarketplaceApp:
         sha = str(request.path_params["sha"])
         file_name = str(request.path_params["file_name"])
         if len(sha) != 64 or not set(sha) <= _SHA256_CHARS:
-            return _detail(404, "Not Found")
+            return _not_found()
         path = await run_in_threadpool(self.store.find_download, sha, file_name)
         if path is None or not path.exists():
-            return _detail(404, "Not Found")
+            return _not_found()
         suffix = ".zip" if file_name.endswith(".zip") else Path(file_name).suffix
         return FileResponse(
             str(path),
@@ -392,13 +569,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
     headers = getattr(exc, "headers", None)
+    if status == 404:
+        return _not_found()
     if status == 405:
-        detail = "Method Not Allowed (published versions are immutable)"
-    return _errors(status, {"detail": [str(detail)]}, headers=headers)
+        return _text(405, NOT_ALLOWED)
+    return _errors(status, {"detail": str(detail)}, headers=headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return _errors(500, {"detail": ["internal server error"]})
+    return _errors(500, {"detail": "internal server error"})
 
 
 def create_app(data_dir: Path, *, public_url: Optional[str] = None, limits: Optional[PackageLimits] = None) -> ASGIApp:
@@ -412,9 +591,18 @@ def create_app(data_dir: Path, *, public_url: Optional[str] = None, limits: Opti
             Route(algorithms + suffix, handlers.list_algorithms, methods=["GET"]),
             Route(algorithms + suffix, handlers.create_algorithm, methods=["POST"]),
             Route(f"{algorithms}/{{id:int}}{suffix}", handlers.show_algorithm, methods=["GET"]),
+            Route(f"{algorithms}/{{id:int}}{suffix}", handlers.update_algorithm, methods=["PUT", "PATCH"]),
+            Route(f"{algorithms}/{{id:int}}{suffix}", handlers.not_allowed, methods=["DELETE"]),
+            Route(f"{algorithms}/{{id:int}}/users{suffix}", handlers.list_roles, methods=["GET"]),
+            Route(f"{algorithms}/{{id:int}}/users{suffix}", handlers.add_role, methods=["POST"]),
             Route(f"{algorithms}/{{id:int}}/versions{suffix}", handlers.list_versions, methods=["GET"]),
             Route(f"{algorithms}/{{id:int}}/versions{suffix}", handlers.create_version, methods=["POST"]),
             Route(f"{algorithms}/{{id:int}}/versions/{{vid:int}}{suffix}", handlers.show_version, methods=["GET"]),
+            Route(
+                f"{algorithms}/{{id:int}}/versions/{{vid:int}}{suffix}",
+                handlers.not_allowed,
+                methods=["PUT", "PATCH", "DELETE"],
+            ),
         ]
     routes.append(Route(f"{API}/files/{{sha}}/{{file_name}}", handlers.download, methods=["GET", "HEAD"]))
     app = Starlette(

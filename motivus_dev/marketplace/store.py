@@ -3,7 +3,7 @@
 Layout of a data directory::
 
     DATA_DIR/marketplace.sqlite3   users, tokens (sha256 of the token only), algorithms,
-                                   owners/maintainers, versions (with each file's sha256)
+                                   roles (owner, maintainer, user), versions (with each file's sha256)
     DATA_DIR/blobs/ab/abcdef...    every stored file, named by its sha256
     DATA_DIR/tmp/                  scratch space of uploads in progress (emptied at start)
 
@@ -53,6 +53,13 @@ DB_NAME = "marketplace.sqlite3"
 TOKEN_KINDS = ("personal", "application")
 ROLE_OWNER = "OWNER"
 ROLE_MAINTAINER = "MAINTAINER"
+ROLE_USER = "USER"
+ROLES = (ROLE_OWNER, ROLE_MAINTAINER, ROLE_USER)
+#: The roles that may publish versions.
+PUBLISHER_ROLES = (ROLE_OWNER, ROLE_MAINTAINER)
+CHARGE_SCHEMAS = ("PER_EXECUTION", "PER_MINUTE")
+#: Token prefixes as the platform's: application tokens read, personal access tokens publish.
+TOKEN_PREFIXES = {"application": "MWBat", "personal": "MWBpat"}
 #: Version metadata fields kept (marketplace-api.md); others are dropped.
 METADATA_FIELDS = ("short_description", "long_description", "license", "author", "url", "upstream_url")
 #: Test-only fault injection: when this variable names a file, a publish creates that file
@@ -81,11 +88,17 @@ CREATE TABLE IF NOT EXISTS algorithms (
     charge_schema TEXT NOT NULL DEFAULT 'PER_EXECUTION',
     inserted_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS algorithm_users (
+-- The platform's names are unique whatever their case.
+CREATE UNIQUE INDEX IF NOT EXISTS algorithms_name_nocase ON algorithms(name COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS algorithm_roles (
+    id INTEGER PRIMARY KEY,
     algorithm_id INTEGER NOT NULL REFERENCES algorithms(id),
     user_id INTEGER NOT NULL REFERENCES users(id),
-    role TEXT NOT NULL CHECK (role IN ('OWNER', 'MAINTAINER')),
-    PRIMARY KEY (algorithm_id, user_id)
+    role TEXT NOT NULL CHECK (role IN ('OWNER', 'MAINTAINER', 'USER')),
+    cost REAL,
+    charge_schema TEXT,
+    inserted_at TEXT NOT NULL,
+    UNIQUE (algorithm_id, user_id)
 );
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY,
@@ -101,6 +114,7 @@ CREATE TABLE IF NOT EXISTS versions (
     data_sha256 TEXT,
     data_size INTEGER,
     inserted_at TEXT NOT NULL,
+    hash TEXT,
     UNIQUE (algorithm_id, name)
 );
 CREATE INDEX IF NOT EXISTS versions_package ON versions(package_sha256);
@@ -129,13 +143,8 @@ def hash_token(token: str) -> str:
 
 
 def clean_metadata(metadata: Dict[str, Any]) -> Dict[str, Any]:
-    """Keep the spec's metadata fields; values must be strings (or null)."""
-    kept: Dict[str, Any] = {}
-    for key in METADATA_FIELDS:
-        if key in metadata:
-            value = metadata[key]
-            kept[key] = None if value is None else str(value)
-    return kept
+    """As the platform casts metadata: the six string fields, strings only (others dropped)."""
+    return {key: metadata[key] for key in METADATA_FIELDS if isinstance(metadata.get(key), str)}
 
 
 @dataclass
@@ -172,6 +181,7 @@ class VersionRow:
     data_sha256: Optional[str]
     data_size: Optional[int]
     inserted_at: str
+    hash: Optional[str] = None  # what the uploader sent, as the platform stores it (never computed)
 
     def file_names(self) -> Dict[str, str]:
         """Download file names by role, plus ``package``."""
@@ -193,6 +203,22 @@ class AlgorithmRow:
     roles: Dict[int, str] = field(default_factory=dict)
     versions: List[VersionRow] = field(default_factory=list)
 
+    def may_publish(self, user_id: int) -> bool:
+        return self.roles.get(user_id) in PUBLISHER_ROLES
+
+
+@dataclass
+class RoleRow:
+    """A user's role on an algorithm (the platform's ``algorithm_user``)."""
+
+    id: int
+    algorithm_id: int
+    user_id: int
+    user_name: str
+    role: str
+    cost: Optional[float]
+    charge_schema: Optional[str]
+
 
 class Store:
     """Access to one data directory; cheap to create, safe to use from many threads."""
@@ -208,6 +234,7 @@ class Store:
         with self._connection() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
 
     # -- connections -------------------------------------------------------------------
 
@@ -312,7 +339,7 @@ class Store:
         if kind not in TOKEN_KINDS:
             raise MarketplaceError(f"unknown token kind {kind!r}", hint="use 'personal' or 'application'")
         user_row = self.get_user(user)
-        token = ("mvp_" if kind == "personal" else "mva_") + secrets.token_urlsafe(32)
+        token = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO tokens (user_id, kind, token_sha256, inserted_at) VALUES (?, ?, ?, ?)",
@@ -335,38 +362,85 @@ class Store:
 
     # -- algorithms --------------------------------------------------------------------
 
-    def create_algorithm(self, name: str, owner_id: int, *, is_public: bool = True) -> AlgorithmRow:
-        """Create an algorithm whose OWNER is ``owner_id``; names are unique."""
+    def create_algorithm(
+        self,
+        name: str,
+        owner_id: int,
+        *,
+        is_public: bool = True,
+        cost: float = 0.0,
+        charge_schema: str = "PER_EXECUTION",
+    ) -> AlgorithmRow:
+        """Create an algorithm whose OWNER is ``owner_id``; names are unique whatever their case."""
         if not ALGORITHM_NAME_RE.match(name):
             raise MarketplaceError(
                 f"invalid algorithm name {name!r}",
-                hint="use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit",
+                hint="use letters and digits, each separator ('-', '_', '.') between two of them",
             )
         with self._write() as conn:
             try:
                 cur = conn.execute(
-                    "INSERT INTO algorithms (name, is_public, inserted_at) VALUES (?, ?, ?)",
-                    (name, 1 if is_public else 0, _now()),
+                    "INSERT INTO algorithms (name, is_public, cost, charge_schema, inserted_at) VALUES (?, ?, ?, ?, ?)",
+                    (name, 1 if is_public else 0, float(cost), charge_schema, _now()),
                 )
             except sqlite3.IntegrityError as exc:
                 raise AlreadyExists(f"algorithm {name!r} already exists") from exc
             algorithm_id = int(cur.lastrowid or 0)
             conn.execute(
-                "INSERT INTO algorithm_users (algorithm_id, user_id, role) VALUES (?, ?, ?)",
-                (algorithm_id, owner_id, ROLE_OWNER),
+                "INSERT INTO algorithm_roles (algorithm_id, user_id, role, inserted_at) VALUES (?, ?, ?, ?)",
+                (algorithm_id, owner_id, ROLE_OWNER, _now()),
             )
         return self.get_algorithm(algorithm_id)
+
+    def update_algorithm(self, algorithm_id: int, changes: Dict[str, Any]) -> AlgorithmRow:
+        """Change ``is_public``, ``cost`` and/or ``charge_schema`` (already validated)."""
+        columns = {key: changes[key] for key in ("is_public", "cost", "charge_schema") if key in changes}
+        if columns:
+            assignments = ", ".join(f"{key} = ?" for key in columns)
+            with self._write() as conn:
+                conn.execute(f"UPDATE algorithms SET {assignments} WHERE id = ?", (*columns.values(), algorithm_id))
+        return self.get_algorithm(algorithm_id)
+
+    def add_role(
+        self,
+        algorithm_id: int,
+        user_name: str,
+        role: str,
+        cost: Optional[float] = None,
+        charge_schema: Optional[str] = None,
+    ) -> RoleRow:
+        """Give ``user_name`` a role on the algorithm; a user has one role per algorithm."""
+        user = self.get_user(user_name)
+        with self._write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO algorithm_roles (algorithm_id, user_id, role, cost, charge_schema, inserted_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (algorithm_id, user.id, role, cost, charge_schema, _now()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"user {user_name!r} already has a role on this algorithm") from exc
+        return next(r for r in self.roles(algorithm_id) if r.user_id == user.id)
+
+    def roles(self, algorithm_id: int) -> List[RoleRow]:
+        """Every user's role on the algorithm."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT algorithm_roles.*, users.name AS uname FROM algorithm_roles JOIN users"
+                " ON users.id = algorithm_roles.user_id WHERE algorithm_id = ? ORDER BY algorithm_roles.id",
+                (algorithm_id,),
+            ).fetchall()
+        return [
+            RoleRow(r["id"], r["algorithm_id"], r["user_id"], r["uname"], r["role"], r["cost"], r["charge_schema"])
+            for r in rows
+        ]
 
     def add_maintainer(self, algorithm_name: str, user_name: str) -> AlgorithmRow:
         algorithm = self.get_algorithm_by_name(algorithm_name)
         user = self.get_user(user_name)
         if user.id in algorithm.roles:
             raise AlreadyExists(f"user {user_name!r} is already {algorithm.roles[user.id]} of {algorithm_name!r}")
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO algorithm_users (algorithm_id, user_id, role) VALUES (?, ?, ?)",
-                (algorithm.id, user.id, ROLE_MAINTAINER),
-            )
+        self.add_role(algorithm.id, user_name, ROLE_MAINTAINER)
         return self.get_algorithm(algorithm.id)
 
     def _load_algorithms(self, conn: sqlite3.Connection, where: str, args: Tuple[Any, ...]) -> List[AlgorithmRow]:
@@ -382,7 +456,7 @@ class Store:
                 inserted_at=row["inserted_at"],
             )
             for role_row in conn.execute(
-                "SELECT user_id, role FROM algorithm_users WHERE algorithm_id = ?", (algorithm.id,)
+                "SELECT user_id, role FROM algorithm_roles WHERE algorithm_id = ?", (algorithm.id,)
             ):
                 algorithm.roles[role_row["user_id"]] = role_row["role"]
             for v in conn.execute("SELECT * FROM versions WHERE algorithm_id = ? ORDER BY id", (algorithm.id,)):
@@ -439,7 +513,11 @@ class Store:
         _fsync_dir(dest.parent)
 
     def publish_version(
-        self, algorithm: AlgorithmRow, package: ValidatedPackage, metadata: Dict[str, Any]
+        self,
+        algorithm: AlgorithmRow,
+        package: ValidatedPackage,
+        metadata: Dict[str, Any],
+        hash: Optional[str] = None,
     ) -> VersionRow:
         """Store a validated package's files and commit its version row.
 
@@ -460,7 +538,7 @@ class Store:
                 cur = conn.execute(
                     "INSERT INTO versions (algorithm_id, name, metadata, package_sha256, package_size,"
                     " loader_sha256, loader_size, wasm_sha256, wasm_size, data_sha256, data_size,"
-                    " inserted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " inserted_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         algorithm.id,
                         package.version,
@@ -474,6 +552,7 @@ class Store:
                         data.sha256 if data else None,
                         data.size if data else None,
                         _now(),
+                        hash,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -521,7 +600,26 @@ def _version_from_row(row: sqlite3.Row, algorithm_name: str) -> VersionRow:
         data_sha256=row["data_sha256"],
         data_size=row["data_size"],
         inserted_at=row["inserted_at"],
+        hash=row["hash"],
     )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a data directory made by an earlier kit to this schema: versions get the
+    uploader's ``hash``; owners/maintainers move to ``algorithm_roles`` (which has USER)."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(versions)")}
+    if "hash" not in columns:
+        conn.execute("ALTER TABLE versions ADD COLUMN hash TEXT")
+    old = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'algorithm_users'").fetchone()
+    if old is not None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT OR IGNORE INTO algorithm_roles (algorithm_id, user_id, role, inserted_at)"
+            " SELECT algorithm_id, user_id, role, ? FROM algorithm_users",
+            (_now(),),
+        )
+        conn.execute("DROP TABLE algorithm_users")
+        conn.execute("COMMIT")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -26,8 +26,11 @@ from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 from motivus_dev.errors import PackageError
 
-#: Version names and algorithm names end up in file names and URLs: keep them plain.
-ALGORITHM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Algorithm names as the platform's rule has them (``^[a-z0-9]+([-_\S]{1}[a-z0-9]+)*$``, any
+#: case: runs of letters and digits, one separator between two runs), with the separator
+#: limited to '-', '_' and '.' because names end up in file names and URLs; at most 64.
+ALGORITHM_NAME_RE = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*$")
+#: Version names (the platform checks none) also end up in file names and URLs: kept plain.
 VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
 ROLE_LOADER = "loader"

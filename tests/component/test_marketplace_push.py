@@ -10,10 +10,11 @@ import socket
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
+import httpx
 import pytest
 
 from motivus_dev.errors import MarketplaceError, PackageError
-from motivus_dev.marketplace.push import PushResult, push
+from motivus_dev.marketplace.push import NewAlgorithm, PushResult, push
 from motivus_dev.marketplace.server import RunningServer
 from motivus_dev.marketplace.store import Store
 from motivus_dev.marketplace.testing import Seed, build_package, minimal_wasm
@@ -116,8 +117,9 @@ def test_push_retries_503_twice_then_succeeds(seed: Seed, tmp_path: Path, caplog
         reporter = RecordingReporter()
         result = _push(server, pkg, "1.0.0", seed.alice, reporter, retries=3)
         assert flaky.posts == 3 and result.attempts == 3
-        warnings = [m for kind, m in reporter.events if kind == "warning"]
-        assert len(warnings) == 2 and all("503" in w and "retrying" in w for w in warnings)
+        warnings = [m for kind, m in reporter.events if kind == "warning" and "503" in m]
+        assert len(warnings) == 2 and all("retrying" in w for w in warnings)
+        assert any("'extra' is not sent" in m for kind, m in reporter.events if kind == "warning")
         assert seed.alice not in _all_text(reporter, result.to_json(), caplog.text)
 
 
@@ -173,9 +175,13 @@ def test_push_messages(seed: Seed, tmp_path: Path, caplog: pytest.LogCaptureFixt
         assert "401" in str(info.value) and VAR in str(info.value)
         assert "mvp_wrong_token_value" not in str(info.value)
         # 403: bob is neither owner nor maintainer.
-        with pytest.raises(MarketplaceError, match="may not publish") as info:
+        with pytest.raises(MarketplaceError, match="not an owner or maintainer") as info:
             _push(server, pkg, "1.0.0", seed.bob, RecordingReporter())
-        assert "maintainer" in str(info.value)
+        assert "add you as a MAINTAINER" in str(info.value)
+        # 403 with an application token: the reason is the token's kind, not maintainership.
+        with pytest.raises(MarketplaceError, match="application token") as info:
+            _push(server, pkg, "1.0.0", seed.app, RecordingReporter())
+        assert "personal access token" in str(info.value)
         outputs.append(info.value)
         # Version taken: bump package.version.
         reporter = RecordingReporter()
@@ -186,12 +192,18 @@ def test_push_messages(seed: Seed, tmp_path: Path, caplog: pytest.LogCaptureFixt
             _push(server, other, "1.0.0", seed.alice, reporter)
         assert "bump package.version in motivus.yml" in str(info.value)
         outputs.append(info.value)
-        # Unknown algorithm, with and without --create.
+        # Unknown algorithm, with and without --create-algorithm (the platform's required terms).
         pkg2 = build_package(tmp_path / "b2", "fresh", "0.1.0")
-        with pytest.raises(MarketplaceError, match="does not exist"):
+        with pytest.raises(MarketplaceError, match="does not exist") as info:
             push(pkg2, "fresh", "0.1.0", {}, server.url, seed.alice, VAR, RecordingReporter())
-        made = push(pkg2, "fresh", "0.1.0", {}, server.url, seed.alice, VAR, RecordingReporter(), create_algorithm=True)
+        assert "--create-algorithm" in str(info.value)
+        terms = NewAlgorithm(cost=2.0, charge_schema="PER_MINUTE", is_public=True)
+        made = push(
+            pkg2, "fresh", "0.1.0", {}, server.url, seed.alice, VAR, RecordingReporter(), create_algorithm=terms
+        )
         assert made.created_algorithm and made.version_id is not None
+        [fresh] = httpx.get(f"{server.url}/api/package_registry/algorithms/?name=fresh").json()["data"]
+        assert (fresh["cost"], fresh["charge_schema"], fresh["is_public"]) == (2.0, "PER_MINUTE", True)
     text = "".join(str(o.events if isinstance(o, RecordingReporter) else o) for o in outputs) + caplog.text
     assert seed.alice not in text and seed.bob not in text
 
