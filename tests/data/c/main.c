@@ -7,7 +7,9 @@
  * - /share/greeting.txt comes from the project's filesystem/ directory (the package's
  *   .data.zip, unpacked at / before main);
  * - /input/numbers.txt is a preloaded file (the task's preload_files): its integers are summed;
- * - /output/result.txt is written for the task's result_files;
+ * - /output/result.txt is written when /output exists: the loader creates the parent
+ *   directories of the task's result_files before main (docs/c-cpp.md), and this program
+ *   does not, so a task that asks for it tests that;
  * - /motivus/params.json holds the task's params as JSON; /motivus/data.json, if written,
  *   becomes the task's `data` result;
  * - the exit status is the task's exitCode (--exit N returns N, --abort crashes).
@@ -80,14 +82,15 @@ int main(int argc, char **argv) {
     }
     printf("sum=%ld count=%ld\n", sum, count);
 
-    mkdir("/output", 0755);
-    out = fopen("/output/result.txt", "w");
-    if (out == NULL) {
-        fprintf(stderr, "cannot write /output/result.txt: %s\n", strerror(errno));
-        return 2;
+    if (stat("/output", &st) == 0) {
+        out = fopen("/output/result.txt", "w");
+        if (out == NULL) {
+            fprintf(stderr, "cannot write /output/result.txt: %s\n", strerror(errno));
+            return 2;
+        }
+        fprintf(out, "%s: sum=%ld count=%ld\n", name, sum, count);
+        fclose(out);
     }
-    fprintf(out, "%s: sum=%ld count=%ld\n", name, sum, count);
-    fclose(out);
 
     params = read_text("/motivus/params.json");
     out = fopen("/motivus/data.json", "w");
