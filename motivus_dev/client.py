@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import os
 import uuid
@@ -31,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from motivus_dev.envfile import read_dotenv
 from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
-from motivus_dev.waterbear import ClientSession, HandshakeRefused, Joined, ResultEvent
+from motivus_dev.waterbear import ClientSession, HandshakeRefused, Joined, ResultEvent, result_files
 from motivus_dev.waterbear.frames import Send, heartbeat
 
 CLUSTER_URI = "wss://waterbear.api.motivus.cl/client_socket/websocket"
@@ -262,10 +261,10 @@ class Client:
         if event.failed:
             future.set_exception(TaskFailedError(ref, event.stderr, event.stdout, event.exit_code))
             return
-        body = event.body
+        files = result_files(event.body)
         try:
             for guest_path, local_path in self.result_files.get(ref, {}).items():
-                contents = body.get(guest_path) if isinstance(body, dict) else None
+                contents = files.get(guest_path)
                 if contents is None:
                     raise TaskFailedError(
                         ref, event.stderr + f"\nresult file {guest_path} was not returned by the worker", event.stdout
@@ -273,8 +272,8 @@ class Client:
                 target = Path(local_path)
                 if target.parent != Path(""):
                     target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(base64.b64decode(contents))
-        except (TaskFailedError, OSError, binascii.Error) as exc:
+                target.write_bytes(contents)
+        except (TaskFailedError, OSError) as exc:
             if isinstance(exc, TaskFailedError):
                 future.set_exception(exc)
             else:

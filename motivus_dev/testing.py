@@ -7,7 +7,6 @@ worker threads), so a passing case means the shipped files work, not a re-implem
 from __future__ import annotations
 
 import asyncio
-import base64
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -22,6 +21,7 @@ from .errors import ConfigError, MotivusError
 from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
 from .reporter import Reporter
 from .runtime.task import TaskResult
+from .waterbear import result_files
 
 # A package file bigger than this is not unpacked for testing (the marketplace takes 100 MB).
 MAX_PACKAGE_FILE = 512 << 20
@@ -200,13 +200,8 @@ def outcome_of(result: TaskResult) -> Outcome:
         body = result.body_value()
     except MotivusError as exc:
         body, error = {}, error or str(exc)
-    files = (
-        {key: base64.b64decode(value) for key, value in body.items() if key != "data" and isinstance(value, str)}
-        if isinstance(body, dict)
-        else {}
-    )
     data = body.get("data") if isinstance(body, dict) else body
-    return Outcome(data, files, result.stdout_text, result.stderr_text, result.exit_code or 0, error)
+    return Outcome(data, result_files(body), result.stdout_text, result.stderr_text, result.exit_code or 0, error)
 
 
 def _cpu_count() -> int:

@@ -15,6 +15,7 @@ from motivus_dev.waterbear.codec import (
     encode_output,
     is_base64,
     is_wire_safe,
+    result_files,
     task_value,
 )
 from motivus_dev.waterbear.frames import Send, failure_payload, result_frame, result_payload
@@ -40,6 +41,7 @@ __all__ = [
     "is_wire_safe",
     "parse_result",
     "result_frame",
+    "result_files",
     "result_payload",
     "task_value",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
 from motivus_dev.errors import MotivusError, ProtocolError
-from motivus_dev.waterbear.codec import decode_body, decode_output
+from motivus_dev.waterbear.codec import decode_body, decode_output, task_value
 from motivus_dev.waterbear.frames import LOBBY_TOPIC, Send, channel_topic, frame
 
 
@@ -38,7 +38,7 @@ class ResultEvent:
 
     ``body`` is the loader's plain body (``None`` with ``body_error`` set when the frame's
     body does not decode); ``value`` is what the task resolves to (``body.get("data",
-    body)``, as the 2.4.0 client does); ``files`` the result files in it.
+    body)``, as the 2.4.0 client does).
     """
 
     ref: str
@@ -57,7 +57,7 @@ class ResultEvent:
 
     @property
     def value(self) -> Any:
-        return self.body.get("data", self.body) if isinstance(self.body, dict) else self.body
+        return task_value(self.body)
 
 
 Event = Union[Send, Joined, ResultEvent]

@@ -20,7 +20,7 @@ import binascii
 import gzip
 import json
 import zlib
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from motivus_dev.errors import PackageError
 
@@ -61,6 +61,21 @@ def decode_body(body: Optional[str]) -> Any:
 def task_value(body: Any) -> Any:
     """What a task resolves to, as the 2.4.0 client computes it: ``body.get("data", body)``."""
     return body.get("data", body) if isinstance(body, dict) else body
+
+
+def result_files(body: Any) -> Dict[str, bytes]:
+    """The result files a body carries: every key but ``data`` whose value is a base64
+    string, decoded (a value that is not base64 is left out)."""
+    if not isinstance(body, dict):
+        return {}
+    files: Dict[str, bytes] = {}
+    for key, value in body.items():
+        if key != "data" and isinstance(value, str):
+            try:
+                files[key] = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+    return files
 
 
 def is_wire_safe(body: str) -> bool:

@@ -23,6 +23,7 @@ from motivus_dev.waterbear import (
     encode_body,
     encode_output,
     is_base64,
+    result_files,
     result_frame,
     result_payload,
     task_value,
@@ -134,3 +135,9 @@ def test_frames_other_than_results_are_ignored_once_open() -> None:
     client = open_client()
     assert client.receive({"event": "phx_reply", "topic": "phoenix", "payload": {}, "ref": 0}) == []
     assert client.receive({"event": "result", "payload": {"ref": 7}}) == []
+
+
+def test_result_files_are_the_base64_keys_but_data() -> None:
+    body = {"data": "aGk=", "/out/a.txt": "aGk=", "/out/bad": "not base64!", "/n": 3}
+    assert result_files(body) == {"/out/a.txt": b"hi"}
+    assert result_files([1]) == {} and result_files(None) == {}
