@@ -277,6 +277,7 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
         validate_module(wasm, config.package_stem)
         check_emscripten_imports(wasm, loader_js)
     outputs = {"wasm": wasm, "js": loader_js.encode("utf-8")}
+    check_ascii_loader(outputs["js"], config.package_stem)
     if has_filesystem(config):
         from .package import pack_filesystem
 
@@ -296,6 +297,19 @@ def validate_module(wasm: bytes, what: str) -> None:
         wasmtime.Module.validate(wasmtime.Engine(), wasm)
     except (wasmtime.WasmtimeError, Exception) as exc:
         raise BuildError(f"{what}.wasm is not a valid WebAssembly module: {exc}") from exc
+
+
+def check_ascii_loader(loader: bytes, what: str) -> None:
+    """Refuse a loader that is not 7-bit ASCII: the platform's worker decodes loaders with
+    ``Buffer.from(loader, "base64").toString("ascii")``, which corrupts every other byte."""
+    for offset, byte in enumerate(loader):
+        if byte >= 0x80:
+            line = loader.count(b"\n", 0, offset) + 1
+            raise BuildError(
+                f"{what}.js is not 7-bit ASCII (byte 0x{byte:02x} on line {line}): the platform's worker "
+                "decodes loaders as ASCII and would corrupt it",
+                hint="escape non-ASCII text in the loader (the kit's toolchains do); rebuild with a current kit",
+            )
 
 
 def check_emscripten_imports(wasm: bytes, loader_js: str) -> None:

@@ -219,3 +219,12 @@ def test_host_install_command_installs_every_pinned_package() -> None:
             assert (f"{name}={version}" if version else f" {name}") in line
     commands = doctor.host_install_commands(["mvrc"])
     assert "emscripten" not in " ".join(commands[1])
+
+
+def test_a_loader_that_is_not_ascii_is_refused_naming_the_line() -> None:
+    from motivus_dev.build import check_ascii_loader
+    from motivus_dev.errors import BuildError
+
+    check_ascii_loader(b"var a = 1;\n", "x-1")
+    with pytest.raises(BuildError, match=r"x-1.js is not 7-bit ASCII \(byte 0xc3 on line 2\)"):
+        check_ascii_loader("var a = 1;\nvar b = 'é';\n".encode(), "x-1")
