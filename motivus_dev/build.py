@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import __version__
 from .config import ProjectConfig, load_config
-from .errors import BuildError, ToolchainError
+from .errors import ToolchainError
 from .reporter import Reporter
 
 if TYPE_CHECKING:
@@ -72,8 +71,11 @@ def output_names(config: ProjectConfig) -> Dict[str, str]:
 
 
 def has_filesystem(config: ProjectConfig) -> bool:
-    """Rust algorithms have no filesystem: only mvcc packs one."""
-    return config.build.compiler == "mvcc" and config.build.filesystem is not None
+    """Whether the package carries a starting filesystem (the toolchain packs one, and
+    motivus.yml names its directory)."""
+    from .toolchain.registry import toolchain
+
+    return toolchain(config.build.compiler).has_filesystem and config.build.filesystem is not None
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -198,8 +200,8 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     started = time.monotonic()
     config = load_config(project_dir)
     image_ref = toolchain_ref(config)
-    if config.build.compiler == "mvrc" and config.build.filesystem is not None:
-        reporter.warning("build.filesystem is ignored for mvrc: Rust algorithms have no filesystem")
+    if config.build.filesystem is not None and not has_filesystem(config):
+        reporter.warning(f"build.filesystem is ignored for {config.build.compiler}: its packages have no filesystem")
     if not force and is_up_to_date(config, image_ref):
         return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
                            time.monotonic() - started)
@@ -257,26 +259,11 @@ def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":
 
 def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[str, bytes]:
     """The package's files (wasm, js, data) from the compiler's outputs, validated."""
-    try:
-        raw_wasm = (out_dir / "module.wasm").read_bytes()
-    except OSError as exc:
-        raise BuildError(f"the build script left no module.wasm in {out_dir}: {exc.strerror}") from exc
-    if config.build.compiler == "mvrc":
-        from .wasm_bindgen.loader import check_imports, generate_rust_loader
+    from .toolchain.module_checks import check_ascii_loader
+    from .toolchain.registry import toolchain
 
-        loader = generate_rust_loader(raw_wasm, config.name, config.package_version)
-        wasm, loader_js = loader.wasm, loader.loader_js
-        validate_module(wasm, config.package_stem)
-        check_imports(wasm, loader.provided_imports)
-    else:
-        wasm = raw_wasm
-        try:
-            loader_js = (out_dir / "module.js").read_text(encoding="utf-8")
-        except OSError as exc:
-            raise BuildError(f"the build script left no module.js in {out_dir}: {exc.strerror}") from exc
-        validate_module(wasm, config.package_stem)
-        check_emscripten_imports(wasm, loader_js)
-    outputs = {"wasm": wasm, "js": loader_js.encode("utf-8")}
+    packaged = toolchain(config.build.compiler).package(out_dir, config.name, config.package_version)
+    outputs = {"wasm": packaged.wasm, "js": packaged.loader_js.encode("utf-8")}
     check_ascii_loader(outputs["js"], config.package_stem)
     if has_filesystem(config):
         from .package import pack_filesystem
@@ -285,52 +272,8 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
         outputs["data"] = pack_filesystem(
             project / str(config.build.filesystem), exclude=[project / ".motivus", project / "build", project / ".git"]
         )
-    reporter.info(f"wasm {len(wasm):,} bytes, loader {len(outputs['js']):,} bytes")
+    reporter.info(f"wasm {len(outputs['wasm']):,} bytes, loader {len(outputs['js']):,} bytes")
     return outputs
-
-
-def validate_module(wasm: bytes, what: str) -> None:
-    """Refuse a module that wasmtime does not accept as valid WebAssembly."""
-    import wasmtime
-
-    try:
-        wasmtime.Module.validate(wasmtime.Engine(), wasm)
-    except (wasmtime.WasmtimeError, Exception) as exc:
-        raise BuildError(f"{what}.wasm is not a valid WebAssembly module: {exc}") from exc
-
-
-def check_ascii_loader(loader: bytes, what: str) -> None:
-    """Refuse a loader that is not 7-bit ASCII: the platform's worker decodes loaders with
-    ``Buffer.from(loader, "base64").toString("ascii")``, which corrupts every other byte."""
-    for offset, byte in enumerate(loader):
-        if byte >= 0x80:
-            line = loader.count(b"\n", 0, offset) + 1
-            raise BuildError(
-                f"{what}.js is not 7-bit ASCII (byte 0x{byte:02x} on line {line}): the platform's worker "
-                "decodes loaders as ASCII and would corrupt it",
-                hint="escape non-ASCII text in the loader (the kit's toolchains do); rebuild with a current kit",
-            )
-
-
-def check_emscripten_imports(wasm: bytes, loader_js: str) -> None:
-    """Every import of an Emscripten module must be defined by its JS glue.
-
-    The glue hands the module one object per import module (``env``,
-    ``wasi_snapshot_preview1``) whose keys are the import names, so each name must appear as
-    a key there; a name the glue never mentions would be undefined at instantiation.
-    """
-    from .wasm_bindgen.wasmfile import parse_module
-
-    missing = sorted(
-        f"{imp.module}.{imp.name}"
-        for imp in parse_module(wasm).imports
-        if imp.kind == "func" and not re.search(r"[\"'\s,{]" + re.escape(imp.name) + r"[\"']?\s*:", loader_js)
-    )
-    if missing:
-        raise BuildError(
-            f"the module imports {len(missing)} function(s) that the loader does not provide: {', '.join(missing)}",
-            hint="a library function is declared but not linked: check the sources and build.ldflags",
-        )
 
 
 def _remove_outputs(config: ProjectConfig, names: Iterable[str]) -> None:

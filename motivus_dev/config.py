@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from .errors import ConfigError
+from .toolchain.registry import TOOLCHAINS
 
 CONFIG_FILE = "motivus.yml"
-COMPILERS = ("mvrc", "mvcc")
-LANGS_BY_COMPILER = {"mvrc": ("rust",), "mvcc": ("c", "cpp")}
+COMPILERS = tuple(TOOLCHAINS)
+LANGS_BY_COMPILER = {name: t.langs for name, t in TOOLCHAINS.items()}
 PROFILES = ("release", "debug")
 METADATA_KEYS = (
     "short_description",
@@ -289,9 +290,11 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
 
 
 def _guess_lang(compiler: str, source_dir: Path) -> str:
-    """mvcc projects are C++ when any C++ source exists, else C."""
-    if compiler == "mvrc":
-        return "rust"
+    """A toolchain with one language builds that; mvcc projects are C++ when any C++ source
+    exists, else C."""
+    langs = LANGS_BY_COMPILER[compiler]
+    if len(langs) == 1:
+        return langs[0]
     for pattern in ("*.cpp", "*.cc", "*.cxx"):
         if any(source_dir.rglob(pattern)):
             return "cpp"

@@ -226,10 +226,11 @@ def loader_js_dir() -> Path:
 
 def build_context_files(toolchain: str, toolchain_root: Path, loader_dir: Path) -> Dict[str, Path]:
     """The files of an image's build context: archive name -> file on disk (pure)."""
+    from motivus_dev.toolchain.registry import toolchain as toolchain_named
+
     files = {name: toolchain_root / toolchain / name for name in ("Dockerfile", "packages.txt", "build.sh")}
-    if toolchain == "mvcc":
-        for name in ("common.js", "c.js"):
-            files[f"loader_js/{name}"] = loader_dir / name
+    for name in toolchain_named(toolchain).image_loader_files:
+        files[f"loader_js/{name}"] = loader_dir / name
     return files
 
 

@@ -13,8 +13,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from motivus_dev.errors import ToolchainError
 from motivus_dev.reporter import Reporter
 from motivus_dev.toolchain import images
+from motivus_dev.toolchain.registry import NAMES
+from motivus_dev.toolchain.registry import toolchain as toolchain_named
 
-TOOLCHAIN_NAMES = ("mvrc", "mvcc")
+TOOLCHAIN_NAMES = NAMES
 
 
 @dataclass(frozen=True)
@@ -26,33 +28,6 @@ class Check:
     detail: str
     fix_command: Optional[str] = None
 
-
-@dataclass(frozen=True)
-class HostTool:
-    """A host tool the build scripts call, how to ask its version and what it must say."""
-
-    name: str
-    argv: Tuple[str, ...]
-    expect: str  # a regular expression the version output must match
-    packages: Tuple[str, ...]  # Debian packages that provide it
-    toolchain: str
-
-
-HOST_TOOLS: Tuple[HostTool, ...] = (
-    HostTool("cargo", ("/usr/bin/cargo", "--version"), r"^cargo 1\.65\.", ("cargo",), "mvrc"),
-    HostTool("rustc", ("/usr/bin/rustc", "--version"), r"^rustc 1\.63\.", ("rustc",), "mvrc"),
-    HostTool("wasm-opt", ("wasm-opt", "--version"), r"version 108\b", ("binaryen",), "mvrc"),
-    HostTool("emcc", ("emcc", "--version"), r"\b3\.1\.6\b", ("emscripten",), "mvcc"),
-    HostTool("node", ("node", "--version"), r"^v(1[89]|[2-9]\d)\.", ("nodejs",), "mvcc"),
-    HostTool("esbuild", ("esbuild", "--version"), r"^0\.17\.", ("esbuild",), "mvcc"),
-)
-
-#: Files the build scripts read besides the tools (checked for presence).
-HOST_FILES: Tuple[Tuple[str, str, Tuple[str, ...], str], ...] = (
-    ("wasm32 std", "/usr/lib/rustlib/wasm32-unknown-unknown/lib", ("libstd-rust-dev-wasm32",), "mvrc"),
-    ("crate registry", "/usr/share/cargo/registry", ("librust-wasm-bindgen-dev", "librust-serde-json-dev"), "mvrc"),
-    ("acorn for emcc", "/usr/share/nodejs/acorn", ("node-acorn",), "mvcc"),
-)
 
 Runner = Callable[[Sequence[str]], Tuple[int, str]]
 
@@ -110,28 +85,25 @@ def _apt_fix(packages: Sequence[str]) -> str:
 def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
     """Check the host tools (and files) the build scripts use, with their versions."""
     checks: List[Check] = []
-    for tool in HOST_TOOLS:
-        if tool.toolchain not in toolchains:
-            continue
-        code, out = run(tool.argv)
-        first = out.strip().splitlines()[0] if out.strip() else ""
-        name = f"host {tool.toolchain}: {tool.name}"
-        if code == 0 and re.search(tool.expect, first):
-            checks.append(Check(name, True, first))
-        else:
-            if code == 0:
-                detail = f"wrong version: {first} (wanted /{tool.expect}/)"
+    for kind in (toolchain_named(name) for name in toolchains):
+        for tool in kind.host_tools:
+            code, out = run(tool.argv)
+            first = out.strip().splitlines()[0] if out.strip() else ""
+            name = f"host {kind.name}: {tool.name}"
+            if code == 0 and re.search(tool.expect, first):
+                checks.append(Check(name, True, first))
             else:
-                detail = f"not usable ({' '.join(tool.argv)}: {first or 'exit ' + str(code)})"
-            checks.append(Check(name, False, detail, _apt_fix(tool.packages)))
-    for label, path, packages, toolchain in HOST_FILES:
-        if toolchain not in toolchains:
-            continue
-        name = f"host {toolchain}: {label}"
-        if Path(path).exists():
-            checks.append(Check(name, True, path))
-        else:
-            checks.append(Check(name, False, f"{path} is missing", _apt_fix(packages)))
+                if code == 0:
+                    detail = f"wrong version: {first} (wanted /{tool.expect}/)"
+                else:
+                    detail = f"not usable ({' '.join(tool.argv)}: {first or 'exit ' + str(code)})"
+                checks.append(Check(name, False, detail, _apt_fix(tool.packages)))
+        for needed in kind.host_files:
+            name = f"host {kind.name}: {needed.label}"
+            if Path(needed.path).exists():
+                checks.append(Check(name, True, needed.path))
+            else:
+                checks.append(Check(name, False, f"{needed.path} is missing", _apt_fix(needed.packages)))
     return checks
 
 

@@ -14,9 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import Dict, Optional, Tuple
 
 from motivus_dev.errors import ConfigError
+from motivus_dev.toolchain.registry import BY_LANG
 
 #: Toolchain per source language.
-TOOLCHAINS: Dict[str, str] = {"rust": "mvrc", "c": "mvcc", "cpp": "mvcc"}
+TOOLCHAINS: Dict[str, str] = BY_LANG
 PROFILES = ("release", "debug")
 
 #: Where the project is mounted in the container, and where the image keeps its script.

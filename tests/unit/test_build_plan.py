@@ -222,7 +222,7 @@ def test_host_install_command_installs_every_pinned_package() -> None:
 
 
 def test_a_loader_that_is_not_ascii_is_refused_naming_the_line() -> None:
-    from motivus_dev.build import check_ascii_loader
+    from motivus_dev.toolchain.module_checks import check_ascii_loader
     from motivus_dev.errors import BuildError
 
     check_ascii_loader(b"var a = 1;\n", "x-1")

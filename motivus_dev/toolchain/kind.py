@@ -1,0 +1,62 @@
+"""What every toolchain is, behind one interface (as cibuildwheel keeps one module per
+platform): its name, its languages, its image, the host tools its build script needs, and
+how the script's outputs become a package. The kinds are :mod:`.mvrc` and :mod:`.mvcc`;
+:mod:`.registry` lists them. Nothing else branches on a toolchain's name.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Tuple
+
+
+@dataclass(frozen=True)
+class HostTool:
+    """A host tool the build script calls, how to ask its version and what it must say."""
+
+    name: str
+    argv: Tuple[str, ...]
+    expect: str  # a regular expression the version output must match
+    packages: Tuple[str, ...]  # Debian packages that provide it
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A file or directory the build script reads besides the tools."""
+
+    label: str
+    path: str
+    packages: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A package's wasm and loader, made from the build script's outputs and checked."""
+
+    wasm: bytes
+    loader_js: str
+
+
+class Toolchain(abc.ABC):
+    """One toolchain. Subclasses set the attributes and implement :meth:`package`."""
+
+    #: the name motivus.yml's ``build.compiler`` uses, and the image's
+    name: str
+    #: the source languages it builds (the first is the default)
+    langs: Tuple[str, ...]
+    #: whether its packages carry a starting filesystem (``NAME-VERSION.data.zip``)
+    has_filesystem: bool
+    #: files of motivus_dev/loader_js the image carries (its build script bundles them)
+    image_loader_files: Tuple[str, ...] = ()
+    host_tools: Tuple[HostTool, ...] = ()
+    host_files: Tuple[HostFile, ...] = ()
+
+    @abc.abstractmethod
+    def package(self, out_dir: Path, name: str, version: str) -> Packaged:
+        """The package's wasm and loader from the build script's outputs in ``out_dir``;
+        raises :class:`~motivus_dev.errors.BuildError` when they are unusable."""
+
+    def __repr__(self) -> str:
+        return f"<toolchain {self.name}>"

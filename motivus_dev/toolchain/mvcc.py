@@ -1,0 +1,41 @@
+"""mvcc: C and C++ (Emscripten, command-line programs) to a Motivus package.
+
+The build script (toolchains/mvcc/build.sh) leaves ``module.wasm`` and ``module.js``, the
+Emscripten glue bundled with the Motivus wrapper (motivus_dev/loader_js/common.js + c.js,
+which the image carries); the kit validates the module and checks that the glue provides
+every import. The project's filesystem directory becomes ``NAME-VERSION.data.zip``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from motivus_dev.errors import BuildError
+from motivus_dev.toolchain.kind import HostFile, HostTool, Packaged, Toolchain
+from motivus_dev.toolchain.module_checks import check_emscripten_imports, validate_module
+
+
+class Mvcc(Toolchain):
+    name = "mvcc"
+    langs = ("c", "cpp")
+    has_filesystem = True
+    image_loader_files = ("common.js", "c.js")
+    host_tools = (
+        HostTool("emcc", ("emcc", "--version"), r"\b3\.1\.6\b", ("emscripten",)),
+        HostTool("node", ("node", "--version"), r"^v(1[89]|[2-9]\d)\.", ("nodejs",)),
+        HostTool("esbuild", ("esbuild", "--version"), r"^0\.17\.", ("esbuild",)),
+    )
+    host_files = (HostFile("acorn for emcc", "/usr/share/nodejs/acorn", ("node-acorn",)),)
+
+    def package(self, out_dir: Path, name: str, version: str) -> Packaged:
+        try:
+            wasm = (out_dir / "module.wasm").read_bytes()
+            loader_js = (out_dir / "module.js").read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BuildError(f"the build script left no module.wasm/module.js in {out_dir}: {exc.strerror}") from exc
+        validate_module(wasm, f"{name}-{version}")
+        check_emscripten_imports(wasm, loader_js)
+        return Packaged(wasm, loader_js)
+
+
+MVCC = Mvcc()
