@@ -26,7 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from click.testing import CliRunner
@@ -271,19 +271,24 @@ def make_cases(packages: Dict[str, Path], base_url: str) -> List[Tuple[str, Dict
     ]
 
 
-def test_template_packages_run_in_a_chromium_web_worker_as_in_node(
-        packages: Dict[str, Path], tmp_path: Path) -> None:
-    chromium = require_tools()
+Cases = List[Tuple[str, Dict[str, Any]]]
+
+
+def browser_and_node(
+    chromium: str, builds: Dict[str, Path], make: Callable[[str], Cases], tmp_path: Path
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Run the cases ``make(base_url)`` gives (package stem, task body) in Chromium and in the
+    reference worker; ``builds`` maps each stem to its build directory. Both result lists
+    are in the cases' order."""
     files: Dict[str, bytes] = {
         "/index.html": (PAGE_DIR / "index.html").read_bytes(),
         "/page.js": (PAGE_DIR / "page.js").read_bytes(),
     }
-    for project in packages.values():
-        for path in (project / "build").iterdir():
+    for build in builds.values():
+        for path in build.iterdir():
             files[f"/pkg/{path.name}"] = path.read_bytes()
-
     with PageServer(files) as server:
-        cases = make_cases(packages, server.base_url)
+        cases = make(server.base_url)
         # Both forms of buffWasm a browser worker may post: a Uint8Array and a bare ArrayBuffer.
         server.files["/tasks.json"] = json.dumps([
             {"loader": f"pkg/{stem}.js", "wasm": f"pkg/{stem}.wasm",
@@ -296,13 +301,21 @@ def test_template_packages_run_in_a_chromium_web_worker_as_in_node(
         assert len(browser) == len(cases)
         for entry in browser:
             assert "harnessError" not in entry, entry
-
         # node, with the very same bodies (data_link still points at this server).
-        node: List[Dict[str, Any]] = []
-        for stem in ("kmrust-0.0.1", "kmcpp-0.0.1", "kmc-0.0.1"):
-            build = packages[stem[2:].split("-")[0]] / "build"
-            node += run_in_node(build / f"{stem}.js", build / f"{stem}.wasm",
-                                [body for s, body in cases if s == stem], tmp_path)
+        by_stem = {
+            stem: iter(run_in_node(builds[stem] / f"{stem}.js", builds[stem] / f"{stem}.wasm",
+                                   [body for s, body in cases if s == stem], tmp_path))
+            for stem in dict.fromkeys(s for s, _ in cases)
+        }
+        node = [next(by_stem[stem]) for stem, _ in cases]
+    return browser, node
+
+
+def test_template_packages_run_in_a_chromium_web_worker_as_in_node(
+        packages: Dict[str, Path], tmp_path: Path) -> None:
+    chromium = require_tools()
+    builds = {f"km{lang}-0.0.1": project / "build" for lang, project in packages.items()}
+    browser, node = browser_and_node(chromium, builds, lambda url: make_cases(packages, url), tmp_path)
 
     rust_ok, rust_bad, cpp_ok, cpp_conf, cpp_bad, c_ok = browser
     assert c_ok["exitCode"] == 0 and c_ok["out"]["data"] == LABELS, c_ok
@@ -328,5 +341,63 @@ def test_template_packages_run_in_a_chromium_web_worker_as_in_node(
     assert cpp_bad["exitCode"] == 2, cpp_bad
     assert "-k must be a positive integer" in cpp_bad["stderr"]
 
+    # The browser and node agree on everything a driver receives.
+    assert browser == node
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Path]]:
+    """The Rust types corpus and the mvcc test program (argv, packed filesystem, preloaded
+    and result files), built on the host: {"types-0.0.1": build dir, "demo-1.0.0": build dir}."""
+    require_tools()
+    parent = tmp_path_factory.mktemp("browser-corpus")
+    types = parent / "types"
+    shutil.copytree(ROOT / "tests" / "data" / "rust" / "types", types)
+    shutil.copy(ROOT / "templates" / "rust" / "template" / "src" / "motivus.rs", types / "src" / "motivus.rs")
+    (types / "motivus.yml").write_text(
+        "version: 1.0\nbuild: {compiler: mvrc, source: .}\npackage: {name: types, version: 0.0.1}\n"
+    )
+    demo = parent / "demo"
+    shutil.copytree(ROOT / "tests" / "data" / "c", demo)
+    (demo / "motivus.yml").write_text(
+        "version: 1.0\nbuild: {compiler: mvcc, lang: c, source: ., filesystem: filesystem}\n"
+        "package: {name: demo, version: 1.0.0}\n"
+    )
+    for project in (types, demo):
+        result = CliRunner().invoke(main, ["-C", str(project), "build", "--toolchain", "host"])
+        assert result.exit_code == 0, result.output
+    yield {"types-0.0.1": types / "build", "demo-1.0.0": demo / "build"}
+
+
+def test_the_types_corpus_and_a_c_program_run_in_chromium_as_in_node(
+        corpus: Dict[str, Path], tmp_path: Path) -> None:
+    chromium = require_tools()
+
+    def cases(base_url: str) -> Cases:
+        numbers = base64.b64encode(b"5 3 9\n1\n").decode()
+        return [
+            ("types-0.0.1", {"entry": "res_string", "params": [True]}),
+            ("types-0.0.1", {"entry": "res_vec", "params": [3]}),
+            ("types-0.0.1", {"entry": "logs", "params": ["hi \u2713"]}),
+            ("types-0.0.1", {"entry": "id_u8", "params": [256]}),
+            ("types-0.0.1", {"entry": "panics", "params": ["boom at the end"]}),
+            ("demo-1.0.0", {"arguments": ["world"], "data_link": f"{base_url}/pkg/demo-1.0.0.data.zip",
+                            "preload_files": {"/input/numbers.txt": numbers},
+                            "result_files": {"/output/result.txt": "result.txt"}, "params": [[1.5, 2], {"k": 3}]}),
+            ("demo-1.0.0", {"arguments": ["x", "--exit", "3"],
+                            "data_link": f"{base_url}/pkg/demo-1.0.0.data.zip"}),
+        ]
+
+    browser, node = browser_and_node(chromium, corpus, cases, tmp_path)
+    fine, vec, logs, u8, panic, demo, exit3 = browser
+    assert fine["out"] == {"data": "fine"} and vec["out"] == {"data": [0, 1, 2]}
+    assert (logs["stdout"], logs["stderr"]) == ("out: hi \u2713\n", "err: hi \u2713\n")
+    assert u8["exitCode"] == 1 and "expected u8, got 256" in u8["stderr"] and u8["out"] == {}
+    assert panic["exitCode"] == 1 and "boom at the end" in panic["stderr"]
+    assert demo["exitCode"] == 0, demo
+    assert demo["stdout"].startswith("Hello from the packed filesystem, world!")
+    assert base64.b64decode(demo["out"]["/output/result.txt"]) == b"world: sum=18 count=4\n"
+    assert demo["out"]["data"]["params"] == [[1.5, 2], {"k": 3}]
+    assert exit3["exitCode"] == 3
     # The browser and node agree on everything a driver receives.
     assert browser == node

@@ -222,8 +222,8 @@ def test_host_install_command_installs_every_pinned_package() -> None:
 
 
 def test_a_loader_that_is_not_ascii_is_refused_naming_the_line() -> None:
-    from motivus_dev.toolchain.module_checks import check_ascii_loader
     from motivus_dev.errors import BuildError
+    from motivus_dev.toolchain.module_checks import check_ascii_loader
 
     check_ascii_loader(b"var a = 1;\n", "x-1")
     with pytest.raises(BuildError, match=r"x-1.js is not 7-bit ASCII \(byte 0xc3 on line 2\)"):
