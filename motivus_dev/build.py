@@ -237,7 +237,11 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
 def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":
     from .toolchain.images import host_script
     from .toolchain.plan import BuildInput, make_plan
+    from .toolchain.registry import toolchain
 
+    script_env = toolchain(config.build.compiler).script_env(
+        config.project_dir / config.build.source, config.build.profile
+    )
     return make_plan(
         BuildInput(
             project_dir=config.project_dir.resolve(),
@@ -249,6 +253,7 @@ def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":
             profile=config.build.profile,
             cflags=" ".join(config.build.cflags),
             ldflags=" ".join(config.build.ldflags),
+            extra_env=tuple(sorted(script_env.items())),
         ),
         image=image_ref,
         host_script=host_script(config.build.compiler),

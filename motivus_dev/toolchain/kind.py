@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Dict, Tuple
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ class Toolchain(abc.ABC):
     image_loader_files: Tuple[str, ...] = ()
     host_tools: Tuple[HostTool, ...] = ()
     host_files: Tuple[HostFile, ...] = ()
+
+    def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
+        """Settings this toolchain's build script reads from the project, as environment
+        variables (none by default). Part of the plan, so a change shows in the build."""
+        return {}
 
     @abc.abstractmethod
     def package(self, out_dir: Path, name: str, version: str) -> Packaged:

@@ -8,6 +8,7 @@ module is validated and its imports checked against what the loader provides.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Dict
 
 from motivus_dev.errors import BuildError
 from motivus_dev.toolchain.kind import HostFile, HostTool, Packaged, Toolchain
@@ -27,6 +28,24 @@ class Mvrc(Toolchain):
         HostFile("wasm32 std", "/usr/lib/rustlib/wasm32-unknown-unknown/lib", ("libstd-rust-dev-wasm32",)),
         HostFile("crate registry", "/usr/share/cargo/registry", ("librust-wasm-bindgen-dev", "librust-serde-json-dev")),
     )
+
+    def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
+        """``MOTIVUS_CARGO_PROFILE_SET``: the keys the crate's own ``[profile.release]`` (or
+        ``[profile.dev]`` for a debug build) sets; build.sh gives its defaults (opt-level s,
+        LTO, one codegen unit, ...) only for the others, so the project's choices stand."""
+        import tomlkit
+
+        section = "release" if profile == "release" else "dev"
+        try:
+            manifest = tomlkit.parse((source_dir / "Cargo.toml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+            raise BuildError(
+                f"cannot read {source_dir / 'Cargo.toml'}: {exc}", hint="fix the crate's Cargo.toml"
+            ) from exc
+        profiles: Any = manifest.get("profile") or {}
+        table: Any = profiles.get(section) if isinstance(profiles, dict) else None
+        keys = sorted(str(key) for key in table) if isinstance(table, dict) else []
+        return {"MOTIVUS_CARGO_PROFILE_SET": " ".join(keys)}
 
     def package(self, out_dir: Path, name: str, version: str) -> Packaged:
         from motivus_dev.wasm_bindgen.loader import check_imports, generate_rust_loader

@@ -38,6 +38,8 @@ class BuildInput:
     profile: str = "release"
     cflags: str = ""
     ldflags: str = ""
+    #: toolchain-specific settings for its build script (``Toolchain.script_env``)
+    extra_env: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def _env(project: str, inp: BuildInput, source: str, filesystem: str,
         # A HOME the caller's uid can write (the image has no home for arbitrary uids).
         "HOME": f"{cache}/home",
         "SOURCE_DATE_EPOCH": "0",
+        **dict(inp.extra_env),
     }
 
 

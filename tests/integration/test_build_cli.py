@@ -153,3 +153,20 @@ def test_rust_unsupported_type_names_type_and_function(projects: Dict[str, Path]
     result = motivus("-C", str(project), "build", "--toolchain", "host")
     assert result.exit_code == 6, result.output
     assert "scale" in result.output and "&mut" in result.output
+
+
+def test_the_crates_own_release_profile_stands(projects: Dict[str, Path]) -> None:
+    """build.sh gives its defaults only where [profile.release] is silent: opt-level 1 in the
+    crate is what cargo compiles with (cargo's own report of the artifact says so)."""
+    project = projects["rust"]
+    manifest = project / "Cargo.toml"
+    original = manifest.read_text()
+    manifest.write_text(original.replace('opt-level = "s"', "opt-level = 1"))
+    try:
+        result = motivus("-C", str(project), "build", "--toolchain", "host")
+        assert result.exit_code == 0, result.output
+        artifacts = (project / ".motivus" / "cache" / "mvrc" / "artifacts.json").read_text()
+        assert '"opt_level":"1"' in artifacts and '"opt_level":"s"' not in artifacts
+    finally:
+        manifest.write_text(original)
+

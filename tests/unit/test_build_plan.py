@@ -228,3 +228,15 @@ def test_a_loader_that_is_not_ascii_is_refused_naming_the_line() -> None:
     check_ascii_loader(b"var a = 1;\n", "x-1")
     with pytest.raises(BuildError, match=r"x-1.js is not 7-bit ASCII \(byte 0xc3 on line 2\)"):
         check_ascii_loader("var a = 1;\nvar b = 'é';\n".encode(), "x-1")
+
+
+def test_mvrc_passes_the_profile_keys_the_crate_sets_so_its_choices_stand(tmp_path: Path) -> None:
+    from motivus_dev.toolchain.mvrc import MVRC
+
+    (tmp_path / "Cargo.toml").write_text(
+        '[package]\nname = "x"\n\n[profile.release]\nopt-level = 3\nlto = "thin"\n\n[profile.dev]\ndebug = 1\n'
+    )
+    assert MVRC.script_env(tmp_path, "release") == {"MOTIVUS_CARGO_PROFILE_SET": "lto opt-level"}
+    assert MVRC.script_env(tmp_path, "debug") == {"MOTIVUS_CARGO_PROFILE_SET": "debug"}
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "x"\n')
+    assert MVRC.script_env(tmp_path, "release") == {"MOTIVUS_CARGO_PROFILE_SET": ""}

@@ -3,7 +3,8 @@
 #
 # Runs unchanged inside the mvrc image (/opt/motivus/toolchain/build.sh, project at /project,
 # --network none) and on the host. Inputs (environment, see the build-script interface):
-#   MOTIVUS_PROJECT, MOTIVUS_SOURCE, MOTIVUS_PROFILE (release|debug), MOTIVUS_OUT, MOTIVUS_CACHE
+#   MOTIVUS_PROJECT, MOTIVUS_SOURCE, MOTIVUS_PROFILE (release|debug), MOTIVUS_OUT, MOTIVUS_CACHE,
+#   MOTIVUS_CARGO_PROFILE_SET (the [profile.*] keys the crate's Cargo.toml sets itself)
 # Output: $MOTIVUS_OUT/module.wasm (describe exports still present; the kit reads them).
 #
 # Needs Debian's pinned tools: /usr/bin/cargo + /usr/bin/rustc (1.63) with the wasm32 std
@@ -69,24 +70,34 @@ unset RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER CARGO_BUILD_TARGET CARGO_ENCODED_RUS
 RUSTFLAGS="--remap-path-prefix=$PROJECT=/project --remap-path-prefix=$CACHE=/cache --remap-path-prefix=$REGISTRY=/registry"
 export RUSTFLAGS
 
+# The kit's profile defaults apply only where the crate's own [profile.*] is silent: the
+# kit passes the keys the crate sets in MOTIVUS_CARGO_PROFILE_SET (cargo's environment
+# variables would otherwise override Cargo.toml).
+default_profile() {  # default_profile ENV_VAR KEY VALUE
+    case " ${MOTIVUS_CARGO_PROFILE_SET:-} " in
+        *" $2 "*) ;;
+        *) export "$1=$3" ;;
+    esac
+}
+
 if [ "$MOTIVUS_PROFILE" = "release" ]; then
     # Small, stripped output. panic=abort is the only strategy wasm32-unknown-unknown has;
     # the panic hook still runs before the abort, so a hook (src/motivus.rs) reports it.
     # opt-level s, not z: z also stops the inlining of small iterator closures, which made
     # the k-means template 2.8x slower (benchmarks/bench_compute.py: 3.9 s vs 1.4 s) for no
     # size gain after wasm-opt (86,444 vs 86,326 bytes). The template's Cargo.toml says s too.
-    export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
-    export CARGO_PROFILE_RELEASE_LTO=true
-    export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
-    export CARGO_PROFILE_RELEASE_PANIC=abort
-    export CARGO_PROFILE_RELEASE_DEBUG=0
-    export CARGO_PROFILE_RELEASE_STRIP=symbols
-    export CARGO_PROFILE_RELEASE_INCREMENTAL=false
+    default_profile CARGO_PROFILE_RELEASE_OPT_LEVEL opt-level s
+    default_profile CARGO_PROFILE_RELEASE_LTO lto true
+    default_profile CARGO_PROFILE_RELEASE_CODEGEN_UNITS codegen-units 1
+    default_profile CARGO_PROFILE_RELEASE_PANIC panic abort
+    default_profile CARGO_PROFILE_RELEASE_DEBUG debug 0
+    default_profile CARGO_PROFILE_RELEASE_STRIP strip symbols
+    default_profile CARGO_PROFILE_RELEASE_INCREMENTAL incremental false
     PROFILE_ARGS="--release"
     PROFILE_DIR=release
 elif [ "$MOTIVUS_PROFILE" = "debug" ]; then
-    export CARGO_PROFILE_DEV_DEBUG=0
-    export CARGO_PROFILE_DEV_INCREMENTAL=false
+    default_profile CARGO_PROFILE_DEV_DEBUG debug 0
+    default_profile CARGO_PROFILE_DEV_INCREMENTAL incremental false
     PROFILE_ARGS=""
     PROFILE_DIR=debug
 else
