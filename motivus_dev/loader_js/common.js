@@ -9,7 +9,7 @@
  * Defines (all prefixed `motivus`):
  *   motivusIsNode, motivusNodeRequire(name)
  *   motivusToBytes(x), motivusB64Decode(s), motivusB64Encode(bytes), motivusUtf8Decode(bytes)
- *   motivusTextB64(text), motivusInflateRaw(bytes) -> Promise<Uint8Array>
+ *   motivusTextB64(text), motivusInflateRaw(bytes, limit) -> Promise<Uint8Array>
  *   motivusReadZip(bytes) -> Promise<[{name, dir, data}]>
  *   motivusFetchBytes(link) -> Promise<Uint8Array>
  *   motivusServe(runTask): the message loop; runTask(body) -> Promise<{out, stdout, stderr, exitCode}>
@@ -104,34 +104,41 @@ function motivusUtf8Decode(bytes) {
   return new TextDecoder("utf-8").decode(bytes);
 }
 
-/** Run bytes through a CompressionStream / DecompressionStream. */
-function motivusStream(stream, bytes) {
-  var response = new Response(new Blob([bytes]).stream().pipeThrough(stream));
-  return response.arrayBuffer().then(function (buf) {
-    return new Uint8Array(buf);
-  });
-}
-
-/** Inflate a raw deflate stream (zip method 8): node's zlib under node (node 16 has no
- * DecompressionStream, and node run without its experimental fetch has no Response), else
- * the browser's DecompressionStream('deflate-raw'). */
-function motivusInflateRaw(bytes) {
+/** Inflate a raw deflate stream (zip method 8) to at most `limit` bytes (a stream that
+ * inflates to more is refused, not inflated: a zip's directory may lie about sizes). node's
+ * zlib under node (node 16 has no DecompressionStream, and node without its experimental
+ * fetch has no Response), else the browser's DecompressionStream('deflate-raw'). */
+function motivusInflateRaw(bytes, limit) {
+  var tooBig = new Error("a zip entry inflates to more than the " + limit + " bytes it declares");
   var zlib = motivusNodeRequire("zlib");
   if (zlib) {
-    return Promise.resolve(new Uint8Array(zlib.inflateRawSync(bytes)));
-  }
-  if (typeof DecompressionStream === "function" && typeof Response === "function") {
-    var ds = null;
     try {
-      ds = new DecompressionStream("deflate-raw");
+      return Promise.resolve(new Uint8Array(zlib.inflateRawSync(bytes, { maxOutputLength: Math.max(1, limit + 1) })));
     } catch (e) {
-      ds = null; // an older browser without deflate-raw
-    }
-    if (ds) {
-      return motivusStream(ds, bytes);
+      return Promise.reject(e && e.code === "ERR_BUFFER_TOO_LARGE" ? tooBig : e);
     }
   }
-  return Promise.reject(new Error("this platform can not inflate deflate data (no DecompressionStream('deflate-raw'))"));
+  if (typeof DecompressionStream !== "function" || typeof Blob !== "function") {
+    return Promise.reject(new Error("this platform can not inflate deflate data (no DecompressionStream('deflate-raw'))"));
+  }
+  var reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+  var out = new Uint8Array(limit);
+  var got = 0;
+  function pump() {
+    return reader.read().then(function (step) {
+      if (step.done) {
+        return out.subarray(0, got);
+      }
+      if (got + step.value.length > limit) {
+        reader.cancel();
+        throw tooBig;
+      }
+      out.set(step.value, got);
+      got += step.value.length;
+      return pump();
+    });
+  }
+  return pump();
 }
 
 /** Read a zip archive (stored and deflate entries; no zip64, no encryption).
@@ -197,7 +204,7 @@ function motivusReadZip(bytes) {
       if (entry.method === 0) {
         p = Promise.resolve(entry.raw);
       } else if (entry.method === 8) {
-        p = motivusInflateRaw(entry.raw);
+        p = motivusInflateRaw(entry.raw, entry.usize);
       } else {
         return Promise.reject(new Error("zip entry " + entry.name + " uses compression method " + entry.method + " (only stored and deflate are supported)"));
       }

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 from motivus_dev.errors import PackageError
+from motivus_dev.ziptools import size_lie
 
 #: Algorithm names as the platform's rule has them (``^[a-z0-9]+([-_\S]{1}[a-z0-9]+)*$``, any
 #: case: runs of letters and digits, one separator between two runs), with the separator
@@ -334,7 +335,14 @@ def extract_package(
     data = result.files.get(ROLE_DATA)
     if data is not None:
         with _open_zip(data.path, names[ROLE_DATA]) as inner:
-            check_data_entries([EntryInfo.from_zipinfo(i) for i in inner.infolist()], limits)
+            infos = inner.infolist()
+            check_data_entries([EntryInfo.from_zipinfo(i) for i in infos], limits)
+            # The workers inflate every entry whole: what it really inflates to counts.
+            with open(data.path, "rb") as raw:
+                for info in infos:
+                    lie = size_lie(raw, info)
+                    if lie is not None:
+                        raise PackageRejected(f"entry {info.filename!r} in the data zip {lie}")
     return result
 
 

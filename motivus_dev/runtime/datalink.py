@@ -3,24 +3,29 @@
 The loader receives the zip's bytes (body field ``data_zip``) only after this module has
 checked that unpacking it cannot escape the guest filesystem or exhaust the host: no entry
 with ``..`` or an absolute name, no symlinks, and bounded entry count, total size and
-compression ratio. Downloads are cached by content hash.
+compression ratio, and every entry inflating to exactly the size it declares. Downloads
+are cached by content hash, checked archives only.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
+import json
 import os
 import stat
 import tempfile
+import time
 import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from motivus_dev.errors import RuntimeFailure
 from motivus_dev.runtime.paths import UnsafeInputError
+from motivus_dev.ziptools import size_lie
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,13 @@ def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS) -> None:
                         f"data_link: the zip entry {name!r} has a compression ratio of {ratio:.0f}, "
                         f"more than the limit of {limits.max_ratio:.0f} (a zip bomb?)"
                     )
-        # Sizes in headers can lie; reading every entry checks CRCs, and zipfile never
-        # inflates an entry past its declared size, which the checks above bounded.
+        # Sizes in the directory can lie: every entry must inflate to exactly its declared
+        # size (bounded by it, which the checks above bounded), and its CRC must match.
+        raw = io.BytesIO(data)
+        for info in infos:
+            lie = size_lie(raw, info)
+            if lie is not None:
+                raise UnsafeInputError(f"data_link: the zip entry {info.filename!r} {lie}")
         try:
             bad = archive.testzip()
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
@@ -120,28 +130,58 @@ def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS) -> None:
 
 
 class DataLinkStore:
-    """Fetches ``data_link`` zips (http(s) URL, ``file://`` URL or local path) with a cache."""
+    """Fetches ``data_link`` zips (http(s) URL, ``file://`` URL or local path) with a cache.
 
-    def __init__(self, cache_dir: Optional[Path] = None, limits: ZipLimits = DEFAULT_LIMITS) -> None:
+    Every input is bounded: a local link must be a regular file (not ``/dev/zero``, a fifo
+    or a directory) of at most ``max_download_bytes``, read with that bound whatever its
+    size says; a download must end within ``deadline`` (the task's) and the size bound, so
+    a server that never answers or drips a byte at a time fails its task in time.
+
+    The download cache holds checked archives only, named by their content's sha256, at
+    most ``cache_bytes`` in all (least recently used first out). A URL is revalidated on
+    every use (``If-None-Match``/``If-Modified-Since``), so a changed file is seen.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Optional[Path] = None,
+        limits: ZipLimits = DEFAULT_LIMITS,
+        *,
+        cache_bytes: int = 2 << 30,
+        download_seconds: float = 600.0,
+    ) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.limits = limits
+        self.cache_bytes = cache_bytes
+        self.download_seconds = download_seconds
+        self._checked: "collections.OrderedDict[str, None]" = collections.OrderedDict()  # digests that passed
 
-    def _cached_path(self, key: str) -> Path:
-        return self.cache_dir / f"{key}.zip"
-
-    def load(self, link: str, expected_sha256: Optional[str] = None) -> DataZip:
+    def load(self, link: str, expected_sha256: Optional[str] = None, deadline: Optional[float] = None) -> DataZip:
         """Return the verified, checked zip named by ``link`` (blocking I/O).
 
         ``expected_sha256`` (or a ``#sha256=HEX`` fragment of the link) is checked when given.
+        ``deadline`` (a ``time.monotonic()`` value) bounds a download; without one, a
+        download may take ``download_seconds``.
         """
+        if not isinstance(link, str) or not link:
+            raise DataLinkError("data_link is empty or not a string", hint="give an http(s) URL or a local path")
         link, fragment_hash = split_expected_hash(link)
         expected = (expected_sha256 or fragment_hash or "").lower() or None
-        parsed = urllib.parse.urlparse(link)
+        try:
+            parsed = urllib.parse.urlparse(link)
+            parsed.port  # noqa: B018 - parsing the port raises on a bad one
+        except ValueError as exc:
+            raise DataLinkError(
+                f"data_link {link!r} is not a valid URL ({exc})", hint="give an http(s) URL or a local path"
+            ) from exc
         if parsed.scheme in ("http", "https"):
-            data = self._fetch_http(link, expected)
+            if not parsed.hostname:
+                raise DataLinkError(f"data_link {link!r} has no host", hint="give an http(s) URL or a local path")
+            limit = deadline if deadline is not None else time.monotonic() + self.download_seconds
+            data = self._fetch_http(link, expected, limit)
         elif parsed.scheme == "file":
             data = self._read_local(urllib.parse.unquote(parsed.path), link)
-        elif parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        elif parsed.scheme == "":
             data = self._read_local(link, link)
         else:
             raise DataLinkError(
@@ -154,45 +194,129 @@ class DataLinkStore:
                 f"data_link {link!r}: sha256 is {digest}, expected {expected}",
                 hint="the file changed or was corrupted in transit",
             )
-        check_zip(data, self.limits)
+        if digest not in self._checked:
+            check_zip(data, self.limits)
+            self._checked[digest] = None
+            while len(self._checked) > 256:
+                self._checked.popitem(last=False)
         return DataZip(digest, data)
 
     def _read_local(self, path: str, link: str) -> bytes:
+        limit = self.limits.max_download_bytes
         try:
-            size = os.path.getsize(path)
-            if size > self.limits.max_download_bytes:
-                raise DataLinkError(f"data_link {link!r}: {size} bytes is more than the limit")
             with open(path, "rb") as handle:
-                return handle.read()
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise DataLinkError(
+                        f"data_link {link!r} is not a regular file", hint="give the path of a .data.zip file"
+                    )
+                data = handle.read(limit + 1)
         except OSError as exc:
             raise DataLinkError(f"data_link {link!r}: cannot read it ({exc.strerror or exc})") from exc
+        if len(data) > limit:
+            raise DataLinkError(f"data_link {link!r}: more than the limit of {limit} bytes")
+        return data
 
-    def _fetch_http(self, url: str, expected: Optional[str]) -> bytes:
-        key = expected or hashlib.sha256(url.encode("utf-8")).hexdigest()
-        cached = self._cached_path(key)
-        if cached.is_file():
-            data = cached.read_bytes()
-            if expected is None or hashlib.sha256(data).hexdigest() == expected:
-                return data
+    # -- the http cache --------------------------------------------------------------------
+
+    def _index_path(self) -> Path:
+        return self.cache_dir / "index.json"
+
+    def _index(self) -> Dict[str, Dict[str, str]]:
+        try:
+            value = json.loads(self._index_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def _cached(self, digest: Optional[str]) -> Optional[bytes]:
+        if not digest:
+            return None
+        path = self.cache_dir / f"{digest}.zip"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            path.unlink(missing_ok=True)
+            return None
+        os.utime(path)  # recently used
+        return data
+
+    def _fetch_http(self, url: str, expected: Optional[str], deadline: float) -> bytes:
+        if expected is not None:
+            known = self._cached(expected)
+            if known is not None:
+                return known
+        entry = self._index().get(url) or {}
+        cached = self._cached(entry.get("sha256"))
+        headers = {}
+        if cached is not None and entry.get("etag"):
+            headers["if-none-match"] = entry["etag"]
+        if cached is not None and entry.get("last_modified"):
+            headers["if-modified-since"] = entry["last_modified"]
         import httpx  # only needed for remote links
 
+        limit = self.limits.max_download_bytes
         try:
-            chunks = []
-            received = 0
-            with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DataLinkError(f"data_link {url!r}: no time left to download it (task deadline)")
+            timeout = httpx.Timeout(min(left, 60.0))
+            with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
+                if response.status_code == 304 and cached is not None:
+                    return cached
                 response.raise_for_status()
+                chunks = []
+                received = 0
                 for chunk in response.iter_bytes():
                     received += len(chunk)
-                    if received > self.limits.max_download_bytes:
-                        raise DataLinkError(f"data_link {url!r}: more than {self.limits.max_download_bytes} bytes")
+                    if received > limit:
+                        raise DataLinkError(f"data_link {url!r}: more than the limit of {limit} bytes")
+                    if time.monotonic() > deadline:
+                        raise DataLinkError(
+                            f"data_link {url!r}: the download did not finish within the task's deadline"
+                        )
                     chunks.append(chunk)
+                etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
             data = b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise DataLinkError(f"data_link {url!r}: the server did not answer in time ({exc})") from exc
         except httpx.HTTPError as exc:
             raise DataLinkError(f"data_link {url!r}: download failed ({exc})") from exc
+        self._remember(url, data, etag, modified)
+        return data
+
+    def _remember(self, url: str, data: bytes, etag: Optional[str], modified: Optional[str]) -> None:
+        """Cache a download, but only an archive that passes the checks."""
+        try:
+            check_zip(data, self.limits)
+        except UnsafeInputError:
+            return
+        digest = hashlib.sha256(data).hexdigest()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         # Write then rename so that a concurrent reader never sees half a file.
         handle, tmp = tempfile.mkstemp(dir=str(self.cache_dir), suffix=".part")
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        os.replace(tmp, cached)
-        return data
+        os.replace(tmp, self.cache_dir / f"{digest}.zip")
+        index = self._index()
+        index[url] = {"sha256": digest, **({"etag": etag} if etag else {}),
+                      **({"last_modified": modified} if modified else {})}
+        self._evict(index)
+        handle, tmp = tempfile.mkstemp(dir=str(self.cache_dir), suffix=".part")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(index, out)
+        os.replace(tmp, self._index_path())
+
+    def _evict(self, index: Dict[str, Dict[str, str]]) -> None:
+        """Keep the cache under ``cache_bytes``: least recently used archives go first."""
+        files = sorted(self.cache_dir.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
+        total = 0
+        for path in files:
+            total += path.stat().st_size
+            if total > self.cache_bytes:
+                path.unlink(missing_ok=True)
+        kept = {p.stem for p in self.cache_dir.glob("*.zip")}
+        for url in [u for u, e in index.items() if e.get("sha256") not in kept]:
+            del index[url]

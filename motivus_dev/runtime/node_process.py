@@ -237,14 +237,16 @@ class NodeProcess:
             old, _ = self.data.popitem(last=False)
             await self.send({"op": "forget_data", "hash": old})
 
-    async def run(self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float) -> TaskResult:
+    async def run(
+        self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float, deadline_s: Optional[float] = None
+    ) -> TaskResult:
         """Run one task; its failures are results. Raises :class:`WorkerCrashed` if node dies."""
         await self._ensure_package(spec.package)
         if data is not None:
             await self._ensure_data(data)
         future: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
         self.pending[task_id] = future
-        msg, blobs = run_request(task_id, spec, data.sha256 if data is not None else None, timeout)
+        msg, blobs = run_request(task_id, spec, data.sha256 if data is not None else None, timeout, deadline_s)
         if spec.release_inputs:
             spec.preload_files = None
         await self.send(msg, blobs)

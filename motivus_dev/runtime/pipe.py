@@ -11,7 +11,7 @@ Requests (Python -> node):
   ``{op: "forget", hash}``                 drop a package (and its warm worker)
   ``{op: "data", hash, zip}``              a verified data_link zip (base64), once per hash
   ``{op: "forget_data", hash}``
-  ``{op: "run", id, hash, data_hash, body, timeout_ms, blobs}``  + the preload files' bytes
+  ``{op: "run", id, hash, data_hash, body, timeout_ms, deadline_s, blobs}``  + the preload files
   ``{op: "cancel", id, reason}``
 Replies (node -> Python):
   ``{op: "ready", pid}``
@@ -52,9 +52,12 @@ def request(msg: Dict[str, Any], blobs: Optional[Sequence[Blob]] = None) -> Tupl
 
 
 def run_request(
-    task_id: int, spec: TaskSpec, data_hash: Optional[str], timeout: float
+    task_id: int, spec: TaskSpec, data_hash: Optional[str], timeout: float, deadline_s: Optional[float] = None
 ) -> Tuple[Dict[str, Any], List[Blob]]:
-    """The ``run`` request of a task and its blobs (the preload files, in key order)."""
+    """The ``run`` request of a task and its blobs (the preload files, in key order).
+
+    ``timeout`` is the time left to run; ``deadline_s`` the task's whole deadline, which a
+    deadline failure names (the time left is less when fetching data_link took some)."""
     preload = spec.preload_files
     body = {
         "run_type": "wasm",
@@ -71,6 +74,7 @@ def run_request(
         "data_hash": data_hash,
         "body": body,
         "timeout_ms": int(timeout * 1000),
+        "deadline_s": deadline_s if deadline_s is not None else timeout,
     }
     return msg, [] if preload is None else list(preload.values())
 

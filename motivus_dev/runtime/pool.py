@@ -52,8 +52,11 @@ class PoolWorker(Protocol):
 
     async def start(self) -> None: ...
 
-    async def run(self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float) -> TaskResult:
-        """Run a task; failures are results. Raises :class:`WorkerCrashed` if the worker dies."""
+    async def run(
+        self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float, deadline_s: Optional[float] = None
+    ) -> TaskResult:
+        """Run a task within ``timeout`` s (``deadline_s``: the task's whole deadline, for
+        messages); failures are results. Raises :class:`WorkerCrashed` if the worker dies."""
         ...
 
     async def cancel(self, task_id: int, reason: str) -> None: ...
@@ -249,28 +252,30 @@ class WorkerPool:
                 await proc.cancel(task_id, "cancelled: the driver went away")
             raise
 
-    async def _load_data(self, spec: TaskSpec) -> Optional[DataZip]:
+    async def _load_data(self, spec: TaskSpec, deadline: Optional[float]) -> Optional[DataZip]:
+        """The task's data zip, fetched and checked within the task's deadline. Local files
+        are kept in memory by path, size and mtime; URLs are revalidated each time (the
+        store's disk cache holds their bytes by content)."""
         if not spec.data_link:
             return None
-        key = f"{spec.data_link}\0{spec.data_sha256 or ''}"
-        path_stamp = ""
+        key = None
         if "://" not in spec.data_link or spec.data_link.startswith("file://"):
             local = spec.data_link[len("file://") :] if spec.data_link.startswith("file://") else spec.data_link
             try:
                 st = os.stat(local.split("#", 1)[0])
-                path_stamp = f"{st.st_mtime_ns}:{st.st_size}"
-            except OSError:
-                path_stamp = "missing"
-        key += "\0" + path_stamp
-        cached = self._data_cache.get(key)
+                key = f"{spec.data_link}\0{spec.data_sha256 or ''}\0{st.st_mtime_ns}:{st.st_size}"
+            except (OSError, ValueError):
+                key = None
+        cached = self._data_cache.get(key) if key else None
         if cached is not None:
-            self._data_cache.move_to_end(key)
+            self._data_cache.move_to_end(str(key))
             return cached
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(None, self.data_store.load, spec.data_link, spec.data_sha256)
-        self._data_cache[key] = data
-        while len(self._data_cache) > _DATA_CACHE:
-            self._data_cache.popitem(last=False)
+        data = await loop.run_in_executor(None, self.data_store.load, spec.data_link, spec.data_sha256, deadline)
+        if key:
+            self._data_cache[key] = data
+            while len(self._data_cache) > _DATA_CACHE:
+                self._data_cache.popitem(last=False)
         return data
 
     async def _next_job(self) -> Optional[_Job]:
@@ -308,6 +313,9 @@ class WorkerPool:
                 self._running -= 1
                 self._finish(job, TaskResult.failure(self._closing or "cancelled: the pool is shutting down"), index)
                 raise
+            except Exception as exc:  # whatever goes wrong, only this task fails; the slot lives on
+                self.reporter.warning(f"worker {index}: task {job.label} failed in the pool: {exc!r}")
+                result = TaskResult.failure(f"the pool could not run the task: {type(exc).__name__}: {exc}")
             self._running -= 1
             job.running_on = None
             result.duration = time.monotonic() - started
@@ -319,12 +327,18 @@ class WorkerPool:
     async def _run_on(self, proc: PoolWorker, job: _Job) -> TaskResult:
         spec = job.spec
         timeout = spec.timeout if spec.timeout is not None else self.timeout
+        started = time.monotonic()
         try:
-            data = await self._load_data(spec)
+            data = await self._load_data(spec, started + timeout)
         except MotivusError as exc:
             return TaskResult.failure(str(exc))
+        except Exception as exc:  # a bad input must fail its task, never the worker slot
+            return TaskResult.failure(f"data_link {spec.data_link!r} could not be used: {type(exc).__name__}: {exc}")
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            return TaskResult.failure(f"deadline exceeded: fetching data_link took the task's {timeout:g} s")
         try:
-            result = await proc.run(job.task_id, spec, data, timeout)
+            result = await proc.run(job.task_id, spec, data, left, timeout)
         except WorkerCrashed as exc:
             return TaskResult.failure(f"worker process failed while running the task: {exc.message}")
         if self._closing is not None and result.error is not None:

@@ -422,3 +422,17 @@ def test_no_sources_is_a_clear_error(tmp_path: Path) -> None:
     proc, _ = run_build(project, "c")
     assert proc.returncode != 0
     assert "no C/C++ sources" in proc.stderr
+
+
+def test_a_data_zip_that_lies_about_its_sizes_is_refused_by_the_loader(built: Built, tmp_path: Path) -> None:
+    """The loader inflates at most what an entry declares (node's maxOutputLength; the
+    browser's stream is cut), so a lying archive fetched by the loader itself cannot exhaust
+    a worker; the pool refuses such archives before they reach a loader, this is the second line."""
+    from zips import lying_zip
+
+    lie = tmp_path / "lie.zip"
+    lie.write_bytes(lying_zip(real=64 << 20))
+    for harness in (HARNESS, BROWSERLIKE):
+        body = {"wasm_file": str(built.wasm), "arguments": ["x"], "data_zip_file": str(lie)}
+        reply = run_tasks(built.loader, [body], harness=harness)["replies"][0]
+        assert reply["exitCode"] == 1 and "inflates to more than the 100 bytes it declares" in reply["stderr"], reply

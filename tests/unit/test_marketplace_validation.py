@@ -212,3 +212,11 @@ def test_package_rejected_is_a_package_error() -> None:
     exc = PackageRejected("incorrect package contents")
     assert isinstance(exc, PackageError)
     assert exc.field == "package" and exc.reason == "incorrect package contents"
+
+
+def test_a_data_zip_that_lies_about_its_sizes_is_refused(tmp_path: Path) -> None:
+    from zips import lying_zip
+
+    pkg = build_package(tmp_path, "algo", "1.0.0", data=lying_zip())
+    with pytest.raises(PackageRejected, match="inflates to more than the 100 bytes it declares"):
+        _extract(tmp_path, pkg)

@@ -45,7 +45,9 @@ class FakeWorker:
         FakeWorker.started += 1
         self._alive = True
 
-    async def run(self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float) -> TaskResult:
+    async def run(
+        self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float, deadline_s: Optional[float] = None
+    ) -> TaskResult:
         self.ran.append(task_id)
         value, delay = (spec.params or [0, 0])[:2]
         if value == "crash":

@@ -259,7 +259,7 @@ async function run(req) {
       finish({
         op: 'result',
         id: req.id,
-        error: `deadline exceeded: the task ran longer than ${req.timeout_ms / 1000} s and was terminated`,
+        error: `deadline exceeded: the task ran longer than ${req.deadline_s || req.timeout_ms / 1000} s and was terminated`,
       }, false);
     }, req.timeout_ms);
   }

@@ -1,0 +1,200 @@
+"""Hostile or broken data_links fail only their own task, within its deadline; the pool's
+workers all stay alive (issue: a ValueError from URL parsing used to kill a worker slot,
+/dev/zero grew the server without bound, a silent server held a worker for 60 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+
+from motivus_dev.runtime.datalink import DataLinkStore, check_zip
+from motivus_dev.runtime.package import PackageStore
+from motivus_dev.runtime.paths import UnsafeInputError
+from motivus_dev.runtime.pool import WorkerPool
+from motivus_dev.runtime.task import TaskResult, TaskSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
+import helpers  # noqa: E402
+from zips import lying_zip  # noqa: E402
+
+STORE = PackageStore()
+
+
+def add() -> Any:
+    return STORE.intern_files(helpers.wasm("add"), helpers.LOADER.read_bytes())
+
+
+def run_all(tmp_path: Path, links: List[str], timeout: float = 3.0) -> List[TaskResult]:
+    """Each link in a task of its own on ONE worker, then a plain task that must succeed."""
+    helpers.need_node()
+
+    async def main() -> List[TaskResult]:
+        pool = WorkerPool(1, timeout, 512, data_store=DataLinkStore(tmp_path / "cache"))
+        await pool.start()
+        try:
+            results = [await pool.run(TaskSpec(add(), params=[1, 1], data_link=link)) for link in links]
+            results.append(await pool.run(TaskSpec(add(), params=[2, 3])))
+            return results
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: List[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/d.zip"
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture
+def drip_server() -> Iterator[str]:
+    """An http server on 127.0.0.1 that sends headers, then one byte every 0.3 s (bounded)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                for _ in range(100):  # at most 30 s, and the test ends it sooner
+                    if stop.is_set():
+                        break
+                    try:
+                        conn.sendall(b"P")
+                    except OSError:
+                        break
+                    time.sleep(0.3)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/d.zip"
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_bad_links_fail_their_task_with_the_reason_and_the_worker_lives_on(tmp_path: Path) -> None:
+    (tmp_path / "lie.zip").write_bytes(lying_zip())
+    results = run_all(tmp_path, [
+        "http://[::1",  # an unparsable URL
+        "http://[::1",  # twice: the one worker slot must still be there
+        "/dev/zero",  # endless: only regular files
+        str(tmp_path),  # a directory
+        "ftp://127.0.0.1/x.zip",
+        "http:///nohost.zip",
+        str(tmp_path / "lie.zip"),
+    ])
+    *bad, plain = results
+    reasons = [r.error or "" for r in bad]
+    assert all(not r.ok for r in bad), reasons
+    assert "is not a valid URL" in reasons[0] and "is not a valid URL" in reasons[1]
+    assert "not a regular file" in reasons[2] and "Is a directory" in reasons[3]
+    assert "unsupported scheme 'ftp'" in reasons[4] and "has no host" in reasons[5]
+    assert "inflates to more than the 100 bytes it declares" in reasons[6]
+    assert plain.ok and plain.body_value()["data"] == 5
+
+
+def test_a_silent_server_fails_the_task_at_its_deadline(tmp_path: Path, silent_server: str) -> None:
+    started = time.monotonic()
+    silent, plain = run_all(tmp_path, [silent_server], timeout=2.0)
+    assert time.monotonic() - started < 15
+    assert not silent.ok and "did not answer in time" in (silent.error or ""), silent.error
+    assert plain.ok
+
+
+def test_a_dripping_server_fails_the_task_at_its_deadline(tmp_path: Path, drip_server: str) -> None:
+    started = time.monotonic()
+    drip, plain = run_all(tmp_path, [drip_server], timeout=2.0)
+    assert time.monotonic() - started < 15
+    assert not drip.ok and "deadline" in (drip.error or ""), drip.error
+    assert plain.ok
+
+
+def test_the_zip_check_counts_what_entries_really_inflate_to() -> None:
+    with pytest.raises(UnsafeInputError, match="inflates to more than the 100 bytes it declares"):
+        check_zip(lying_zip())
+    honest = io.BytesIO()
+    with zipfile.ZipFile(honest, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.txt", b"x" * 5000)
+    check_zip(honest.getvalue())
+
+
+def test_the_download_cache_keeps_checked_archives_by_content_and_revalidates(tmp_path: Path) -> None:
+    import http.server
+    import os
+
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/d.zip"
+    store = DataLinkStore(tmp_path / "cache")
+    try:
+        (root / "d.zip").write_bytes(lying_zip())
+        with pytest.raises(UnsafeInputError):
+            store.load(url)
+        assert not list((tmp_path / "cache").glob("*.zip"))  # a refused archive is never kept
+
+        def zip_of(text: bytes, mtime: float) -> bytes:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as archive:
+                archive.writestr("a.txt", text)
+            (root / "d.zip").write_bytes(buf.getvalue())
+            os.utime(root / "d.zip", (mtime, mtime))
+            return buf.getvalue()
+
+        first = zip_of(b"one", time.time() - 100)
+        assert store.load(url).data == first
+        assert [p.name for p in (tmp_path / "cache").glob("*.zip")] == [f"{store.load(url).sha256}.zip"]
+        second = zip_of(b"two", time.time())
+        assert store.load(url).data == second  # the URL is revalidated: a changed file is seen
+    finally:
+        server.shutdown()
+        server.server_close()
