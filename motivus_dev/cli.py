@@ -237,24 +237,28 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
 
 
 @main.command()
-@click.option("--host", default="localhost", show_default=True, help="Interface to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (other machines could send it code to run: keep it local).")
 @click.option("--port", type=click.IntRange(0, 65535), default=7070, show_default=True,
               help="Port to listen on (0: any free port).")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: CPU count].")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
-              help="Deadline per task, in seconds.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+              help="Deadline per task, in seconds [default: none, as on the platform's workers: long "
+                   "simulations run to the end].")
 @click.option("--memory-mb", type=click.IntRange(64), default=2048, show_default=True,
               help="Memory cap of each worker process (an OS limit).")
 @click.option("--max-size-mb", type=click.IntRange(1), default=256, show_default=True,
               help="Largest websocket frame accepted (tasks carry the package base64-encoded).")
 @click.option("--token", "tokens", multiple=True, help="Accept only these application tokens (repeatable).")
-def loopback(host: str, port: int, workers: Optional[int], timeout: float, memory_mb: int, max_size_mb: int,
-             tokens: Tuple[str, ...]) -> None:
+@click.option("--allow-origin", "origins", multiple=True, metavar="ORIGIN",
+              help="Also let browser pages of ORIGIN connect (default: local pages only; repeatable).")
+def loopback(host: str, port: int, workers: Optional[int], timeout: Optional[float], memory_mb: int,
+             max_size_mb: int, tokens: Tuple[str, ...], origins: Tuple[str, ...]) -> None:
     """Run a local stand-in for the Motivus cluster that drivers connect to."""
     from .ui import serve_loopback
 
     serve_loopback(host=host, port=port, workers=workers, timeout=timeout, memory_mb=memory_mb,
-                   max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None)
+                   max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None, allowed_origins=origins)
 
 
 @main.command()

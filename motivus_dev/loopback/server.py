@@ -28,7 +28,11 @@ from motivus_dev.runtime.task import TaskSpec
 from motivus_dev.waterbear import Close, Send, Session, StartTask, failure_payload, is_wire_safe, result_frame
 from motivus_dev.waterbear.server import Action
 
-DEFAULT_HOST = "localhost"
+# Only programs on this machine reach the loopback by default: it runs code that arrives
+# over the socket.
+DEFAULT_HOST = "127.0.0.1"
+#: Browser pages allowed to open the socket, besides these hosts' own (any port, http/https).
+LOCAL_ORIGIN_HOSTS = ("localhost", "127.0.0.1", "::1")
 DEFAULT_PORT = 7070
 SOCKET_PATH = "/client_socket/websocket"
 DEFAULT_MAX_SIZE = 256 << 20  # a frame carries the base64 wasm + loader
@@ -95,8 +99,10 @@ class LoopbackServer:
         ping_timeout: Optional[float] = 20.0,
         reporter: Optional[Reporter] = None,
         fragment_size: int = DEFAULT_FRAGMENT_SIZE,
+        allowed_origins: Collection[str] = (),
     ) -> None:
         self.pool = pool
+        self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
         self.fragment_size = max(1, fragment_size)
         self.host = host
         self.port = port
@@ -142,7 +148,7 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         """The ``WEBSOCKET_URI`` drivers should use."""
-        host = self.host if self.host not in ("0.0.0.0", "::", "") else "localhost"
+        host = self.host if self.host not in ("127.0.0.1", "0.0.0.0", "::", "") else "localhost"
         if ":" in host:
             host = f"[{host}]"
         return f"ws://{host}:{self.port}{SOCKET_PATH}"
@@ -183,12 +189,35 @@ class LoopbackServer:
 
     # -- HTTP --------------------------------------------------------------------------
 
+    def origin_allowed(self, origin: Optional[str]) -> bool:
+        """Driver programs send no Origin; a browser always does. A page of another site must
+        not make the author's browser run code here, so only local pages (``http://localhost``,
+        ``127.0.0.1``, ``[::1]``, any port) and ``allowed_origins`` may connect."""
+        if origin is None:
+            return True
+        if origin.rstrip("/") in self.allowed_origins:
+            return True
+        try:
+            parts = urllib.parse.urlsplit(origin)
+            host = parts.hostname
+        except ValueError:
+            return False
+        return parts.scheme in ("http", "https") and host in LOCAL_ORIGIN_HOSTS
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Optional[Response]:
         path = urllib.parse.urlsplit(request.path).path
         if path == "/healthz":
             return connection.respond(http.HTTPStatus.OK, "ok\n")
         if path != SOCKET_PATH:
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"not found; drivers connect to {SOCKET_PATH}\n")
+        origin = request.headers.get("Origin")
+        if not self.origin_allowed(origin):
+            self.reporter.warning(f"refused a browser connection from {origin}: not a local page")
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN,
+                f"origin {origin} may not connect: the loopback runs the code it is sent, so only local "
+                "pages may use it (motivus loopback --allow-origin ORIGIN to allow one)\n",
+            )
         return None
 
     # -- a driver connection -------------------------------------------------------------
@@ -320,10 +349,11 @@ async def run_loopback(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     workers: Optional[int] = None,
-    timeout: float = 300.0,
+    timeout: Optional[float] = None,
     memory_mb: int = 2048,
     max_size: int = DEFAULT_MAX_SIZE,
     tokens: Optional[Collection[str]] = None,
+    allowed_origins: Collection[str] = (),
     reporter: Optional[Reporter] = None,
     stop: Optional[asyncio.Event] = None,
     on_ready: Optional[Any] = None,
@@ -336,7 +366,9 @@ async def run_loopback(
     reporter = reporter or NullReporter()
     pool = WorkerPool(workers, timeout, memory_mb, reporter=reporter)
     await pool.start()
-    server = LoopbackServer(pool, host, port, max_size=max_size, tokens=tokens, reporter=reporter)
+    server = LoopbackServer(
+        pool, host, port, max_size=max_size, tokens=tokens, reporter=reporter, allowed_origins=allowed_origins
+    )
     try:
         await server.start()
     except BaseException:

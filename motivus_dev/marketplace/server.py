@@ -330,10 +330,9 @@ class MarketplaceApp:
         writer = await self._writer(request)
         if isinstance(writer, Response):
             return writer
-        try:
-            body = await request.json()
-        except ValueError:
-            return _errors(400, {"detail": "the body is not valid JSON"})
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
         fields = body.get("algorithm") if isinstance(body, dict) else None
         if not isinstance(fields, dict):
             return _errors(422, {"algorithm": ["can't be blank"]})
@@ -374,10 +373,9 @@ class MarketplaceApp:
         if isinstance(found, Response):
             return found
         principal, algorithm = found
-        try:
-            body = await request.json()
-        except ValueError:
-            return _errors(400, {"detail": "the body is not valid JSON"})
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
         fields = body.get("algorithm") if isinstance(body, dict) else None
         if not isinstance(fields, dict):
             return _errors(422, {"algorithm": ["can't be blank"]})
@@ -404,10 +402,9 @@ class MarketplaceApp:
         if isinstance(found, Response):
             return found
         _, algorithm = found
-        try:
-            body = await request.json()
-        except ValueError:
-            return _errors(400, {"detail": "the body is not valid JSON"})
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
         fields = body.get("algorithm_user") if isinstance(body, dict) else None
         if not isinstance(fields, dict):
             return _errors(422, {"algorithm_user": ["can't be blank"]})
@@ -481,8 +478,10 @@ class MarketplaceApp:
             return _errors(422, {"version": ["can't be blank"]})
         try:
             version_fields = json.loads(raw)
-        except (ValueError, RecursionError):
+        except ValueError:
             return _errors(422, {"version": ["is not valid JSON"]})
+        except RecursionError:
+            return _errors(422, {"version": ["nests too deeply"]})
         if not isinstance(version_fields, dict):
             return _errors(422, {"version": ["is invalid"]})
         version = version_fields.get("name")
@@ -556,6 +555,17 @@ class MarketplaceApp:
             # Content-addressed: the bytes behind this URL never change.
             headers={"cache-control": "public, max-age=31536000, immutable"},
         )
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON, or the response for a body that is not JSON (400) or nests too
+    deeply to parse (422)."""
+    try:
+        return await request.json()
+    except RecursionError:
+        return _errors(422, {"detail": "the JSON body nests too deeply"})
+    except ValueError:
+        return _errors(400, {"detail": "the body is not valid JSON"})
 
 
 async def _read_form(request: Request) -> Any:

@@ -238,7 +238,12 @@ class NodeProcess:
             await self.send({"op": "forget_data", "hash": old})
 
     async def run(
-        self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float, deadline_s: Optional[float] = None
+        self,
+        task_id: int,
+        spec: TaskSpec,
+        data: Optional[DataZip],
+        timeout: Optional[float],
+        deadline_s: Optional[float] = None,
     ) -> TaskResult:
         """Run one task; its failures are results. Raises :class:`WorkerCrashed` if node dies."""
         await self._ensure_package(spec.package)
@@ -253,7 +258,9 @@ class NodeProcess:
         del blobs
         try:
             # Node enforces the deadline; this one only fires if node itself hangs.
-            reply = await asyncio.wait_for(asyncio.shield(future), timeout + _BACKSTOP_GRACE)
+            reply = await asyncio.wait_for(
+                asyncio.shield(future), None if timeout is None else timeout + _BACKSTOP_GRACE
+            )
         except asyncio.TimeoutError:
             self.exit_reason = (
                 f"deadline exceeded: the task ran longer than {timeout:g} s and the worker process stopped answering"

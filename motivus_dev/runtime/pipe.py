@@ -52,12 +52,17 @@ def request(msg: Dict[str, Any], blobs: Optional[Sequence[Blob]] = None) -> Tupl
 
 
 def run_request(
-    task_id: int, spec: TaskSpec, data_hash: Optional[str], timeout: float, deadline_s: Optional[float] = None
+    task_id: int,
+    spec: TaskSpec,
+    data_hash: Optional[str],
+    timeout: Optional[float],
+    deadline_s: Optional[float] = None,
 ) -> Tuple[Dict[str, Any], List[Blob]]:
     """The ``run`` request of a task and its blobs (the preload files, in key order).
 
-    ``timeout`` is the time left to run; ``deadline_s`` the task's whole deadline, which a
-    deadline failure names (the time left is less when fetching data_link took some)."""
+    ``timeout`` is the time left to run (None: no deadline, ``timeout_ms`` 0); ``deadline_s``
+    the task's whole deadline, which a deadline failure names (the time left is less when
+    fetching data_link took some)."""
     preload = spec.preload_files
     body = {
         "run_type": "wasm",
@@ -73,7 +78,7 @@ def run_request(
         "hash": spec.package.hash,
         "data_hash": data_hash,
         "body": body,
-        "timeout_ms": int(timeout * 1000),
+        "timeout_ms": 0 if timeout is None else max(1, int(timeout * 1000)),
         "deadline_s": deadline_s if deadline_s is not None else timeout,
     }
     return msg, [] if preload is None else list(preload.values())

@@ -53,10 +53,16 @@ class PoolWorker(Protocol):
     async def start(self) -> None: ...
 
     async def run(
-        self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float, deadline_s: Optional[float] = None
+        self,
+        task_id: int,
+        spec: TaskSpec,
+        data: Optional[DataZip],
+        timeout: Optional[float],
+        deadline_s: Optional[float] = None,
     ) -> TaskResult:
-        """Run a task within ``timeout`` s (``deadline_s``: the task's whole deadline, for
-        messages); failures are results. Raises :class:`WorkerCrashed` if the worker dies."""
+        """Run a task within ``timeout`` s (None: no deadline; ``deadline_s``: the task's whole
+        deadline, for messages); failures are results. Raises :class:`WorkerCrashed` if the
+        worker dies."""
         ...
 
     async def cancel(self, task_id: int, reason: str) -> None: ...
@@ -120,7 +126,7 @@ class WorkerPool:
     def __init__(
         self,
         workers: Optional[int] = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: Optional[float] = DEFAULT_TIMEOUT,
         memory_mb: int = DEFAULT_MEMORY_MB,
         *,
         node: Optional[str] = None,
@@ -138,7 +144,7 @@ class WorkerPool:
                 f"memory cap {memory_mb} MB is too small for a node worker process",
                 hint=f"use at least {MIN_MEMORY_MB} MB",
             )
-        if timeout <= 0:
+        if timeout is not None and timeout <= 0:
             raise RuntimeFailure(f"the task timeout must be positive, got {timeout}")
         self.workers = workers
         self.timeout = timeout
@@ -193,7 +199,9 @@ class WorkerPool:
         self._started = True
         self._runners = [asyncio.ensure_future(self._runner(i)) for i in range(self.workers)]
         self.reporter.info(
-            f"worker pool: {self.workers} workers, timeout {self.timeout:g} s, memory cap {self.memory_mb} MB"
+            f"worker pool: {self.workers} workers, "
+            + (f"deadline {self.timeout:g} s" if self.timeout is not None else "no deadline")
+            + f", memory cap {self.memory_mb} MB"
         )
 
     async def __aenter__(self) -> "WorkerPool":
@@ -329,13 +337,13 @@ class WorkerPool:
         timeout = spec.timeout if spec.timeout is not None else self.timeout
         started = time.monotonic()
         try:
-            data = await self._load_data(spec, started + timeout)
+            data = await self._load_data(spec, None if timeout is None else started + timeout)
         except MotivusError as exc:
             return TaskResult.failure(str(exc))
         except Exception as exc:  # a bad input must fail its task, never the worker slot
             return TaskResult.failure(f"data_link {spec.data_link!r} could not be used: {type(exc).__name__}: {exc}")
-        left = timeout - (time.monotonic() - started)
-        if left <= 0:
+        left = None if timeout is None else timeout - (time.monotonic() - started)
+        if left is not None and left <= 0:
             return TaskResult.failure(f"deadline exceeded: fetching data_link took the task's {timeout:g} s")
         try:
             result = await proc.run(job.task_id, spec, data, left, timeout)

@@ -190,6 +190,8 @@ class Session:
             return self._malformed(f"the frame is not JSON ({exc.msg} at position {exc.pos})")
         except ValueError as exc:  # e.g. invalid UTF-8
             return self._malformed(f"the frame is not JSON ({exc})")
+        except RecursionError:
+            return self._malformed("the frame's JSON nests too deeply")
         return self._dispatch(msg)
 
     def handle_text(self, data: bytes) -> List[Action]:
@@ -210,7 +212,7 @@ class Session:
             return self.handle(text)
         try:
             msg = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             # Malformed: parse it the plain way, for the very same error as a small frame.
             del text, bigs
             return self.handle(data.decode("utf-8"))

@@ -346,3 +346,60 @@ def test_big_result_goes_out_as_fragments_and_reassembles(tmp_path: Path) -> Non
             await ws.close()
 
     with_server(go, fragment_size=64 << 10)
+
+
+def test_only_local_pages_and_programs_reach_the_socket() -> None:
+    from websockets.exceptions import InvalidStatus
+
+    from motivus_dev.loopback.server import DEFAULT_HOST
+
+    assert DEFAULT_HOST == "127.0.0.1"  # other machines cannot send it code to run
+
+    async def go(server: LoopbackServer) -> None:
+        assert server.url.startswith("ws://localhost:")
+        for origin in ("http://localhost:8000", "http://127.0.0.1", "https://[::1]:9", "https://mine.example"):
+            ws = await websockets.connect(server.url, origin=origin)  # type: ignore[arg-type]
+            await ws.close()
+        ws = await websockets.connect(server.url)  # a driver program sends no Origin
+        await ws.close()
+        for origin in ("https://evil.example", "http://localhost.evil.example", "null", "file://"):
+            with pytest.raises(InvalidStatus) as info:
+                await websockets.connect(server.url, origin=origin)  # type: ignore[arg-type]
+            assert info.value.response.status_code == 403
+            assert b"only local pages" in info.value.response.body
+
+    with_server(go, allowed_origins=["https://mine.example/"])
+
+
+def test_deeply_nested_frames_close_with_1007_and_the_server_serves_on() -> None:
+    async def go(server: LoopbackServer) -> None:
+        ws = await websockets.connect(server.url)
+        await ws.send("[" * 100_000)
+        error = json.loads(await ws.recv())
+        assert error["event"] == "phx_error" and "nests too deeply" in error["payload"]["reason"]
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1007
+        again, _, frames = await raw_handshake(server.url)
+        assert frames[2]["payload"]["status"] == "ok"
+        await again.close()
+
+    with_server(go)
+
+
+def test_a_pool_without_deadline_runs_tasks_and_a_tasks_own_deadline_still_holds(tmp_path: Path) -> None:
+    helpers.need_node()
+
+    async def main() -> None:
+        from motivus_dev.runtime.package import PackageStore
+        from motivus_dev.runtime.task import TaskSpec
+
+        store = PackageStore()
+        add = store.intern_files(helpers.wasm("add"), helpers.LOADER.read_bytes())
+        loop = store.intern_files(helpers.wasm("loop"), helpers.LOADER.read_bytes())
+        async with WorkerPool(1, None, 512) as pool:
+            assert (await pool.run(TaskSpec(add, params=[2, 2]))).body_value()["data"] == 4
+            stopped = await pool.run(TaskSpec(loop, timeout=0.5))
+            assert "deadline exceeded: the task ran longer than 0.5 s" in (stopped.error or "")
+
+    asyncio.run(main())

@@ -396,3 +396,17 @@ def test_parallel_pushes_and_downloads_keep_the_store_consistent(env: Env) -> No
     versions = store.get_algorithm(env.seed.algorithm_id).versions
     assert len(versions) == 8 * 4 + 1
     assert store.integrity_problems() == []
+
+
+def test_deeply_nested_json_is_a_422_not_a_500(env: Env) -> None:
+    deep = "[" * 100_000
+    created = env.http.post(
+        ALGOS, content=deep, headers=dict(env.h(env.seed.alice), **{"content-type": "application/json"})
+    )
+    assert created.status_code == 422 and "nests too deeply" in created.text
+    pkg = build_package(env.tmp / "deep", "algo", "1.0.0")
+    files = {"package": (pkg.name, pkg.read_bytes(), "application/zip")}
+    response = env.http.post(
+        f"{ALGOS}{env.seed.algorithm_id}/versions", data={"version": deep}, files=files, headers=env.h(env.seed.alice)
+    )
+    assert response.status_code == 422 and response.json() == {"errors": {"version": ["nests too deeply"]}}

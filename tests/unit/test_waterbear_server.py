@@ -308,3 +308,11 @@ def test_text_frame_that_is_not_utf8_closes_with_1007(size: int) -> None:
 def test_small_text_frame_as_bytes_is_handled_like_its_text() -> None:
     raw = j({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": 7})
     assert Session("t").handle_text(raw.encode()) == Session("t").handle(raw)
+
+
+@pytest.mark.parametrize("raw", ["[" * 100_000, '{"a":' * 100_000])
+def test_deeply_nested_json_is_a_malformed_frame_not_a_crash(raw: str) -> None:
+    for actions in (Session("t").handle(raw), Session("t").handle_text(raw.encode())):
+        assert isinstance(actions[0], Send) and actions[0].frame["event"] == "phx_error"
+        assert "nests too deeply" in actions[0].frame["payload"]["reason"]
+        assert isinstance(actions[-1], Close) and actions[-1].code == 1007
