@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import __version__
 from .config import ProjectConfig, load_config
-from .errors import ToolchainError
+from .errors import BuildError, ConfigError, ToolchainError
 from .reporter import Reporter
 
 if TYPE_CHECKING:
     from .toolchain.plan import BuildPlan
 
 TOOLCHAIN_MODES = ("auto", "docker", "host")
+#: Above this, a build warns about the package's size (the hosted marketplace takes 100 MB).
+PACKAGE_WARN_BYTES = 100 * 1000 * 1000
 STAMP = Path(".motivus") / "build-stamp.json"
 # Directories that are never build inputs: outputs, caches, version control.
 _SKIP_DIRS = {".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"}
@@ -130,6 +132,21 @@ def _read_stamp(config: ProjectConfig) -> Optional[Dict[str, object]]:
     return data if isinstance(data, dict) else None
 
 
+def check_inside_project(config: ProjectConfig) -> None:
+    """``build.source`` and ``build.filesystem``, symlinks resolved, must be inside the
+    project: a filesystem that links to ``~/.ssh`` would be packed and published."""
+    project = config.project_dir.resolve()
+    for key, value in (("build.source", config.build.source), ("build.filesystem", config.build.filesystem)):
+        if value is None:
+            continue
+        where = (config.project_dir / value).resolve()
+        if where != project and project not in where.parents:
+            raise ConfigError(
+                f"{key} ({value}) resolves to {where}, outside the project {project}",
+                hint="point it at a directory inside the project (copy the files in rather than linking them)",
+            )
+
+
 def toolchain_ref(config: ProjectConfig) -> str:
     """The toolchain image the project builds with: the kit's pinned one, or the version
     ``build.toolchain_version`` in motivus.yml pins."""
@@ -199,6 +216,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``."""
     started = time.monotonic()
     config = load_config(project_dir)
+    check_inside_project(config)
     image_ref = toolchain_ref(config)
     if config.build.filesystem is not None and not has_filesystem(config):
         reporter.warning(f"build.filesystem is ignored for {config.build.compiler}: its packages have no filesystem")
@@ -272,10 +290,27 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
     check_ascii_loader(outputs["js"], config.package_stem)
     if has_filesystem(config):
         from .package import pack_filesystem
+        from .runtime.datalink import check_zip
+        from .runtime.paths import UnsafeInputError
 
         project = config.project_dir
         outputs["data"] = pack_filesystem(
             project / str(config.build.filesystem), exclude=[project / ".motivus", project / "build", project / ".git"]
+        )
+        try:
+            check_zip(outputs["data"])  # what `motivus test`, loopback and the workers' pool check
+        except UnsafeInputError as exc:
+            raise BuildError(
+                f"the packed filesystem ({config.build.filesystem}) would be refused when tasks run: "
+                + exc.message.replace("data_link: ", ""),
+                hint="make the filesystem directory smaller (fewer or smaller files), or ship big data "
+                "as preload_files",
+            ) from exc
+    size = sum(len(data) for data in outputs.values())
+    if size > PACKAGE_WARN_BYTES:
+        reporter.warning(
+            f"the package is {size / 1e6:.0f} MB: the hosted marketplace takes uploads of up to 100 MB, "
+            "and every worker downloads the package for each task"
         )
     reporter.info(f"wasm {len(outputs['wasm']):,} bytes, loader {len(outputs['js']):,} bytes")
     return outputs

@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -103,10 +104,23 @@ def zip_entries(files: Dict[str, bytes], directories: Iterable[str] = ()) -> byt
                 info.external_attr = (_DIR_MODE << 16) | _MSDOS_DIRECTORY
                 zf.writestr(info, b"")
             else:
-                info.compress_type = zipfile.ZIP_DEFLATED
+                method = _method_for(data)
+                info.compress_type = method
                 info.external_attr = _FILE_MODE << 16
-                zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=ZIP_DEFLATE_LEVEL)
+                zf.writestr(info, data, compress_type=method, compresslevel=ZIP_DEFLATE_LEVEL)
     return buf.getvalue()
+
+
+# An entry over 1 MiB that deflates more than this many times looks like a zip bomb to the
+# workers' check (ratio 200) and the marketplace's (250): such an entry (10 MB of zeros, a
+# sparse matrix) is stored instead, so that an honest package is never refused as a bomb.
+MAX_PACKED_RATIO = 100
+
+
+def _method_for(data: bytes) -> int:
+    if len(data) > (1 << 20) and len(zlib.compress(data, ZIP_DEFLATE_LEVEL)) * MAX_PACKED_RATIO < len(data):
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
 
 
 def _check_entry_name(name: str) -> None:

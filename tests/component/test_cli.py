@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,21 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest
         assert os.environ["MOTIVUS_TEST_BOTH"] == "environment"
     finally:
         os.environ.pop("MOTIVUS_TEST_FROM_FILE", None)
+
+
+@pytest.mark.parametrize("key", ["filesystem", "source"])
+def test_build_refuses_a_source_or_filesystem_that_links_outside_the_project(tmp_path: Path, key: str) -> None:
+    """A filesystem that links to ~/.ssh would be packed into what push publishes."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("secret")
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "new", "linky", "--lang", "c", "--defaults", "--no-git"])
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "linky"
+    target = "filesystem" if key == "filesystem" else "src"
+    shutil.rmtree(project / target)
+    (project / target).symlink_to(outside)
+    result = CliRunner().invoke(main, ["-C", str(project), "build"])
+    assert result.exit_code == 3, result.output
+    assert f"build.{key} ({target}) resolves to {outside}" in result.output and "outside the project" in result.output
+    assert not (project / "build").exists()

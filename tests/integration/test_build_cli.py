@@ -170,3 +170,26 @@ def test_the_crates_own_release_profile_stands(projects: Dict[str, Path]) -> Non
     finally:
         manifest.write_text(original)
 
+
+
+def test_the_build_ships_only_what_tasks_will_accept(projects: Dict[str, Path]) -> None:
+    """10 MB of zeros in filesystem/ builds and passes `motivus test` (it is stored, not
+    deflated like a zip bomb); a filesystem the workers would refuse is refused by the build,
+    with the reason."""
+    project = projects["c"]
+    extra = project / "filesystem" / "extra"
+    extra.mkdir()
+    try:
+        (extra / "zeros.bin").write_bytes(b"\0" * (10 << 20))
+        result = motivus("-C", str(project), "test", "--toolchain", "host")
+        assert result.exit_code == 0, result.output
+        (extra / "zeros.bin").unlink()
+        for i in range(10_001):
+            (extra / f"f{i}.txt").write_bytes(b"x")
+        result = motivus("-C", str(project), "build", "--toolchain", "host")
+        assert result.exit_code != 0
+        assert "would be refused when tasks run" in result.output, result.output
+        assert "more than the limit of 10000" in result.output
+    finally:
+        shutil.rmtree(extra)
+    assert motivus("-C", str(project), "build", "--toolchain", "host").exit_code == 0

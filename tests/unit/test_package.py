@@ -182,3 +182,19 @@ def test_sha256_helpers(tmp_path: Path) -> None:
     expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert sha256_bytes(b"abc") == expected
     assert sha256_file(path) == expected
+
+
+def test_an_entry_that_deflates_like_a_bomb_is_stored_so_honest_data_is_not_refused() -> None:
+    import io
+    import zipfile
+
+    from motivus_dev.package import zip_entries
+    from motivus_dev.runtime.datalink import check_zip
+
+    zeros = b"\0" * (10 << 20)
+    data = zip_entries({"big/zeros.bin": zeros, "small.txt": b"hello " * 100})
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        methods = {i.filename: i.compress_type for i in archive.infolist()}
+    assert methods == {"big/zeros.bin": zipfile.ZIP_STORED, "small.txt": zipfile.ZIP_DEFLATED}
+    check_zip(data)  # what motivus test and the pool check: no "zip bomb"
+    assert zip_entries({"big/zeros.bin": zeros, "small.txt": b"hello " * 100}) == data  # deterministic
