@@ -24,6 +24,7 @@ from motivus_dev.errors import RuntimeFailure, ToolchainError
 from motivus_dev.runtime.datalink import DataZip
 from motivus_dev.runtime.package import Package
 from motivus_dev.runtime.pipe import Blob, ReplyDecoder, request, result_of, run_request
+from motivus_dev.runtime.sandbox import probe
 from motivus_dev.runtime.task import TaskResult, TaskSpec
 
 POOL_JS = Path(__file__).with_name("node") / "pool.js"
@@ -86,10 +87,10 @@ class NodeProcess:
         # A minimal environment: the loaders' worker threads get `env: {}` anyway, and the
         # node process itself needs nothing of the server's (tokens included).
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MOTIVUS_WORKER_HEAP_MB": str(heap)}
+        sandbox = probe(self.node)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                self.node,
-                str(POOL_JS),
+                *sandbox.command(self.node, POOL_JS),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

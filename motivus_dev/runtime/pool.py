@@ -27,6 +27,7 @@ from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.datalink import DEFAULT_LIMITS, DataLinkStore, DataZip, ZipLimits
 from motivus_dev.runtime.node_process import MIN_MEMORY_MB, POOL_JS, NodeProcess, WorkerCrashed
 from motivus_dev.runtime.paths import check_file_map
+from motivus_dev.runtime.sandbox import sandbox_notes
 from motivus_dev.runtime.task import TaskResult, TaskSpec
 
 try:  # Python 3.8+
@@ -153,6 +154,7 @@ class WorkerPool:
         self.data_store = data_store or DataLinkStore(limits=zip_limits)
         self.reporter: Reporter = reporter or NullReporter()
         self._factory: WorkerFactory = worker_factory or self._node_worker
+        self._node_workers = worker_factory is None
         self._warned: Set[str] = set()
         self._procs: List[Optional[PoolWorker]] = [None] * workers
         self._state: List[str] = ["stopped"] * workers
@@ -198,6 +200,9 @@ class WorkerPool:
             self._state[i] = "idle"
         self._started = True
         self._runners = [asyncio.ensure_future(self._runner(i)) for i in range(self.workers)]
+        if self._node_workers:
+            for note in sandbox_notes(self.node):
+                self.reporter.warning(f"task code is not fully contained: {note}")
         self.reporter.info(
             f"worker pool: {self.workers} workers, "
             + (f"deadline {self.timeout:g} s" if self.timeout is not None else "no deadline")

@@ -136,9 +136,23 @@ def check_docker(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
     return checks
 
 
+def check_sandbox(node: Optional[str] = None) -> List[Check]:
+    """Whether task code run by loopback and `motivus test` is contained on this machine."""
+    import shutil
+
+    from motivus_dev.runtime.sandbox import sandbox_notes
+
+    node = node or shutil.which("node") or "node"
+    notes = sandbox_notes(node)
+    if not notes:
+        return [Check("task sandbox", True, "node permission model + empty network namespace")]
+    fix = _apt_fix(("bubblewrap",)) if any("bubblewrap" in n for n in notes) else None
+    return [Check("task sandbox", False, "; ".join(notes), fix)]
+
+
 def run_doctor(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
-    """Every check: engine and images first, then the host tools."""
-    return check_docker(toolchains) + check_host_tools(toolchains=toolchains)
+    """Every check: engine and images first, then the host tools, then the task sandbox."""
+    return check_docker(toolchains) + check_host_tools(toolchains=toolchains) + check_sandbox()
 
 
 def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> None:
