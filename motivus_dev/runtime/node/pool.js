@@ -85,10 +85,14 @@ function dropWarm(hash) {
   }
 }
 
+const stopping = new Set(); // terminations under way: their memory is not free yet
+
 function stopWorker(worker) {
   worker.removeAllListeners();
   worker.on('error', () => {});
-  return worker.terminate().catch(() => {});
+  const done = worker.terminate().catch(() => {}).then(() => stopping.delete(done));
+  stopping.add(done);
+  return done;
 }
 
 function newWorker(pkg, tid) {
@@ -117,13 +121,20 @@ async function dropIdle(exceptHash) {
 
 async function startWorker(pkg, hash, tid) {
   if (warm.size >= MAX_WARM) await dropIdle(hash);
-  try {
-    return newWorker(pkg, tid);
-  } catch (err) {
-    // Thread creation fails (EAGAIN) when idle workers hold the memory the cap allows:
-    // free them and try once more.
-    await dropIdle(null);
-    return newWorker(pkg, tid);
+  // Thread creation fails (EAGAIN) while the memory the cap allows is still held: by idle
+  // warm workers, or by a worker whose guest hit the cap and is still being torn down. Free
+  // the first, wait for the second, and try again for a few seconds before giving up.
+  const giveUp = Date.now() + 5000;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 800)) {
+    try {
+      return newWorker(pkg, tid);
+    } catch (err) {
+      if (Date.now() > giveUp) throw err;
+      await dropIdle(null);
+      await Promise.all([...stopping]);
+      if (global.gc) global.gc();
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 }
 
