@@ -324,6 +324,17 @@ def marketplace_serve(host: str, port: int, public_url: Optional[str], access_lo
         serve(host, port, data_dir, reporter, public_url=public_url, access_log=access_log)
 
 
+@marketplace.command(name="gc")
+@DATA_DIR_OPTION
+def marketplace_gc(data_dir: Path) -> None:
+    """Remove stored files that no published version references (left by lost uploads)."""
+    from .marketplace.admin import collect_garbage
+    from .ui import console
+
+    blobs, freed = collect_garbage(data_dir)
+    console.print(f"removed {blobs} orphan file(s), {freed:,} bytes, from {data_dir}")
+
+
 @marketplace.group(name="user")
 def marketplace_user() -> None:
     """Manage users."""

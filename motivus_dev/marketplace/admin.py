@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from motivus_dev.marketplace.store import ROLE_MAINTAINER, ROLE_OWNER, Store
 from motivus_dev.reporter import NullReporter, Reporter
@@ -93,3 +93,11 @@ def add_maintainer(data_dir: Path, algorithm: str, user: str, reporter: Optional
     row = store.add_maintainer(algorithm, user)
     (reporter or NullReporter()).info(f"{user} is now a maintainer of {algorithm}")
     return _algorithm_result(store, row.id)
+
+
+def collect_garbage(data_dir: Path, reporter: Optional[Reporter] = None) -> Tuple[int, int]:
+    """Remove blobs no version references (left by uploads lost or killed before their
+    commit); returns (blobs, bytes) removed. Safe while the server runs."""
+    blobs, freed = Store(Path(data_dir)).gc_blobs()
+    (reporter or NullReporter()).info(f"removed {blobs} orphan blob(s), {freed} bytes")
+    return blobs, freed

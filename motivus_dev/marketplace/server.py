@@ -674,7 +674,9 @@ class RunningServer:
         import uvicorn
 
         self.data_dir = Path(data_dir)
-        Store(self.data_dir).clean_scratch()
+        store = Store(self.data_dir)
+        store.clean_scratch()
+        store.gc_blobs()
         self._sock = _bind(host, port)
         self.port = int(self._sock.getsockname()[1])
         self.url = _url(host, self.port)
@@ -736,6 +738,9 @@ def serve(
     cleaned = store.clean_scratch()
     if cleaned:
         reporter.warning(f"removed {cleaned} leftover upload(s) from an interrupted run")
+    orphans, freed = store.gc_blobs()
+    if orphans:
+        reporter.warning(f"removed {orphans} orphan blob(s) ({freed} bytes) of uploads that never committed")
     sock = _bind(host, port)
     url = _url(host, int(sock.getsockname()[1]))
     app = create_app(data_dir, public_url=public_url, limits=limits)

@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.validation import (
@@ -524,16 +524,18 @@ class Store:
         Raises :class:`AlreadyExists` when the version name is taken (checked again inside
         the transaction, so a concurrent push of the same version cannot slip through).
         """
-        self._install_blob(package.package_path, package.package_sha256)
-        for extracted in package.files.values():
-            self._install_blob(extracted.path, extracted.sha256)
-        fault_flag = os.environ.get(FAULT_PAUSE_ENV)
-        if fault_flag:
-            Path(fault_flag).write_text(package.version)
-            time.sleep(60)
         files = package.files
         data = files.get(ROLE_DATA)
+        # Blobs are installed under the write lock, so that gc_blobs (which takes it too)
+        # never sees the blobs of a publish that is about to commit as orphans.
         with self._write() as conn:
+            self._install_blob(package.package_path, package.package_sha256)
+            for extracted in package.files.values():
+                self._install_blob(extracted.path, extracted.sha256)
+            fault_flag = os.environ.get(FAULT_PAUSE_ENV)
+            if fault_flag:
+                Path(fault_flag).write_text(package.version)
+                time.sleep(60)
             try:
                 cur = conn.execute(
                     "INSERT INTO versions (algorithm_id, name, metadata, package_sha256, package_size,"
@@ -560,6 +562,22 @@ class Store:
             version_id = int(cur.lastrowid or 0)
             row = conn.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
         return _version_from_row(row, algorithm.name)
+
+    def gc_blobs(self) -> Tuple[int, int]:
+        """Remove blobs no committed version references (left by uploads that were lost or
+        killed before their commit); returns (files, bytes) removed. Runs under the write
+        lock, which publishes hold while they install their blobs."""
+        removed, freed = 0, 0
+        with self._write() as conn:
+            referenced: Set[str] = set()
+            for row in conn.execute("SELECT package_sha256, loader_sha256, wasm_sha256, data_sha256 FROM versions"):
+                referenced.update(digest for digest in row if digest)
+            for path in sorted(self.blob_dir.glob("*/*")):
+                if path.is_file() and path.name not in referenced:
+                    size = path.stat().st_size
+                    path.unlink()
+                    removed, freed = removed + 1, freed + size
+        return removed, freed
 
     def find_download(self, sha256: str, file_name: str) -> Optional[Path]:
         """The blob of a committed version's file called ``file_name``, else None."""

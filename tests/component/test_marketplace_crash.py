@@ -92,6 +92,7 @@ def _assert_nothing_visible(url: str, seed: Seed, wasm_sha: str) -> None:
     assert httpx.get(wasm_url).status_code == 404  # an orphan blob is never served
     store = Store(seed.data_dir)
     assert list(store.tmp_dir.iterdir()) == []  # the restart removed the scratch files
+    assert not store.blob_path(wasm_sha).exists()  # and the orphan blobs
     assert store.integrity_problems() == []
 
 

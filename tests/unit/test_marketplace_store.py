@@ -144,3 +144,12 @@ def test_clean_metadata_keeps_the_spec_fields_as_the_platform_casts_them() -> No
         "license": "MIT",
         "short_description": "s",
     }
+
+
+def test_gc_removes_blobs_no_version_references(tmp_path: Path) -> None:
+    store = Store(tmp_path / "data")
+    orphan = store.blob_path("ab" * 32)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left by a killed upload")
+    assert store.gc_blobs() == (1, len(b"left by a killed upload"))
+    assert not orphan.exists() and store.gc_blobs() == (0, 0)
