@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import tempfile
+import threading
 import time
 import urllib.parse
 import zipfile
@@ -155,6 +156,11 @@ class DataLinkStore:
         self.cache_bytes = cache_bytes
         self.download_seconds = download_seconds
         self._checked: "collections.OrderedDict[str, None]" = collections.OrderedDict()  # digests that passed
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """End downloads under way (at their next chunk) and refuse new ones: the pool is closing."""
+        self._stopping.set()
 
     def load(self, link: str, expected_sha256: Optional[str] = None, deadline: Optional[float] = None) -> DataZip:
         """Return the verified, checked zip named by ``link`` (blocking I/O).
@@ -273,6 +279,8 @@ class DataLinkStore:
                     received += len(chunk)
                     if received > limit:
                         raise DataLinkError(f"data_link {url!r}: more than the limit of {limit} bytes")
+                    if self._stopping.is_set():
+                        raise DataLinkError(f"data_link {url!r}: cancelled, the pool is shutting down")
                     if time.monotonic() > deadline:
                         raise DataLinkError(
                             f"data_link {url!r}: the download did not finish within the task's deadline"

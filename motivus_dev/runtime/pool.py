@@ -18,9 +18,10 @@ import collections
 import itertools
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Deque, List, Optional, Set
+from typing import Any, Callable, Deque, List, Optional, Set, TypeVar
 
 from motivus_dev.errors import MotivusError, RuntimeFailure, ToolchainError
 from motivus_dev.reporter import NullReporter, Reporter
@@ -35,6 +36,7 @@ try:  # Python 3.8+
 except ImportError:  # pragma: no cover
     from typing_extensions import Protocol  # type: ignore[assignment]
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MEMORY_MB = 2048
 _DATA_CACHE = 4  # verified data zips kept in memory
@@ -96,6 +98,36 @@ class PoolStats:
     done: int
     failed: int
     workers: List[WorkerStats] = field(default_factory=list)
+
+
+async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking ``fn(*args)`` in a daemon thread: unlike an executor's threads, one that
+    is stuck (a download from a server that drips) never holds up the process's exit; the
+    pool tells the data store to stop when it closes."""
+    loop = asyncio.get_running_loop()
+    future: "asyncio.Future[T]" = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def hand_over(outcome: Callable[[], None]) -> None:
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:
+            pass  # the loop is gone: nobody waits for this any more
+
+    def work() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            error = exc
+            hand_over(lambda: future.set_exception(error))
+        else:
+            hand_over(lambda: future.set_result(value))
+
+    threading.Thread(target=work, name="motivus-data-link", daemon=True).start()
+    return await future
 
 
 class _Job:
@@ -283,8 +315,7 @@ class WorkerPool:
         if cached is not None:
             self._data_cache.move_to_end(str(key))
             return cached
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(None, self.data_store.load, spec.data_link, spec.data_sha256, deadline)
+        data = await _in_daemon_thread(self.data_store.load, spec.data_link, spec.data_sha256, deadline)
         if key:
             self._data_cache[key] = data
             while len(self._data_cache) > _DATA_CACHE:
@@ -391,6 +422,7 @@ class WorkerPool:
         if not self._started or self._closing is not None:
             return
         self._closing = reason
+        self.data_store.stop()  # downloads under way end now
         while self._queue:
             job = self._queue.popleft()
             if not job.future.done():

@@ -198,3 +198,42 @@ def test_the_download_cache_keeps_checked_archives_by_content_and_revalidates(tm
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_loopback_stops_at_once_while_a_download_drips(tmp_path: Path, drip_server: str) -> None:
+    """SIGINT, then SIGTERM, used to wait for a dripping download to end."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    helpers.need_node()
+    package = helpers.write_package("add", tmp_path / "pkg")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "motivus_dev", "loopback", "--port", "0", "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().split("=", 1)[1]
+        driver = (
+            "import asyncio, json, sys\n"
+            "from motivus_dev.client import Client\n"
+            "async def main():\n"
+            f"    c = await Client.connect({url!r}, 't')\n"
+            f"    c.call_async(dict(json.loads(sys.argv[1]), data_link={drip_server!r}, params=[1, 1]))\n"
+            "    await asyncio.sleep(30)\n"
+            "asyncio.run(main())\n"
+        )
+        client = subprocess.Popen([sys.executable, "-c", driver, json.dumps(package)], cwd=tmp_path)
+        time.sleep(2.0)  # the download is dripping now
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+        assert time.monotonic() - started < 10
+        client.kill()
+        client.wait()
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
