@@ -80,3 +80,46 @@ def test_a_violation_fails_its_task_with_the_reason(tmp_path: Path) -> None:
     assert not result.ok and result.exit_code == 1
     assert "ERR_ACCESS_DENIED" in result.stderr_text or "restricted" in result.stderr_text, result.stderr_text
     assert not pwned.exists()
+
+
+def test_no_worker_slot_is_lost_whatever_tasks_do(tmp_path: Path) -> None:
+    """Tasks that hang, hog memory, crash, kill their process, break the contract or send
+    hostile inputs, all at once on two workers; then every ordinary task is answered."""
+    import os
+    import signal
+
+    from broken_loaders import HANGS, NO_BODY, SILENT_EXIT, THROWS
+
+    helpers.need_node()
+    store = PackageStore()
+    wasm = helpers.wasm("add")
+
+    def loader(text: str) -> Any:
+        return store.intern_files(wasm, text.encode())
+
+    add = store.intern_files(wasm, helpers.LOADER.read_bytes())
+    loop = store.intern_files(helpers.wasm("loop"), helpers.LOADER.read_bytes())
+    grow = store.intern_files(helpers.wasm("grow"), helpers.LOADER.read_bytes())
+    hostile = store.intern_files(wasm, HOSTILE.read_bytes())
+
+    async def main() -> None:
+        async with WorkerPool(2, 3.0, 400) as pool:
+            bad = [
+                TaskSpec(loop), TaskSpec(grow), TaskSpec(loader(HANGS)), TaskSpec(loader(SILENT_EXIT)),
+                TaskSpec(loader(NO_BODY)), TaskSpec(loader(THROWS)),
+                TaskSpec(hostile, params=[str(tmp_path / "pwned"), "/etc/hostname", 9, True]),
+                TaskSpec(add, params=[1, 1], data_link="http://[::1"),
+                TaskSpec(add, params=[1, 1], data_link="/dev/zero"),
+            ]
+            running = [asyncio.ensure_future(pool.run(spec)) for spec in bad]
+            await asyncio.sleep(0.5)
+            for pid in pool.pids()[:1]:
+                os.kill(pid, signal.SIGKILL)  # from outside, in the middle of it all
+            failed = await asyncio.gather(*running)
+            assert all(not r.ok for r in failed), [r.error for r in failed]
+            good = await asyncio.gather(*(pool.run(TaskSpec(add, params=[i, i])) for i in range(20)))
+            assert [r.body_value()["data"] for r in good] == [2 * i for i in range(20)]
+            assert len(pool.pids()) == 2
+        assert not (tmp_path / "pwned").exists()
+
+    asyncio.run(main())
