@@ -218,9 +218,12 @@ def clean(ctx: click.Context) -> None:
 @click.option("--package", "package", type=click.Path(exists=True, path_type=Path), metavar="PATH",
               help="Test this package instead of building: a NAME-VERSION.zip, or a directory with "
                    "NAME-VERSION.wasm and .js (e.g. one built by another packager).")
+@click.option("--browser", type=click.Choice(["chromium", "firefox", "all"]),
+              help="Run the cases in a headless browser's Web Worker, as the platform's browser workers do "
+                   "(all: node and every browser found, showing where results differ).")
 @click.pass_context
 def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Path], workers: Optional[int],
-             timeout: float, toolchain: str, package: Optional[Path]) -> None:
+             timeout: float, toolchain: str, package: Optional[Path], browser: Optional[str]) -> None:
     """Run tests/fixtures/*.yml against the built package (building it first if stale)."""
     from .errors import TestFailure
     from .testing import run_tests
@@ -228,7 +231,7 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
 
     with RichReporter() as reporter:
         report = run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
-                           toolchain=toolchain, junit_xml=junit_xml, package=package)
+                           toolchain=toolchain, junit_xml=junit_xml, package=package, browser=browser)
     render_test_report(report)
     failed = len(report.failures)
     console.print(f"{len(report.results) - failed} passed, {failed} failed")
@@ -259,6 +262,28 @@ def loopback(host: str, port: int, workers: Optional[int], timeout: Optional[flo
 
     serve_loopback(host=host, port=port, workers=workers, timeout=timeout, memory_mb=memory_mb,
                    max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None, allowed_origins=origins)
+
+
+@main.command()
+@click.option("-t", "threads", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+              help="Run up to N tasks at a time.")
+@click.option("--backend-host", default="waterbear.api.motivus.cl", show_default=True, metavar="HOST",
+              help="The cluster to ask for tasks (host[:port]).")
+@click.option("--no-tls", is_flag=True, help="Connect with ws:// and http:// instead of wss:// and https://.")
+@click.option("--token", metavar="TOKEN", envvar="WB_WORKER_TOKEN",
+              help="The worker token [env WB_WORKER_TOKEN; default: work as a new guest user].")
+@click.option("--memory-mb", type=click.IntRange(64), default=2048, show_default=True,
+              help="Memory cap of each worker process (an OS limit).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+              help="Deadline per task, in seconds [default: none, as the platform's workers].")
+def worker(threads: int, backend_host: str, no_tls: bool, token: Optional[str], memory_mb: int,
+           timeout: Optional[float]) -> None:
+    """Join a Waterbear cluster as a worker and run its tasks (as the platform's node workers do)."""
+    from .ui import serve_worker
+    from .worker_client import WorkerOptions
+
+    serve_worker(WorkerOptions(threads=threads, backend_host=backend_host, tls=not no_tls, token=token or None,
+                               memory_mb=memory_mb, timeout=timeout))
 
 
 @main.command()
@@ -465,7 +490,7 @@ def toolchain_doctor() -> None:
         console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
         if not check.ok and check.fix_command:
             console.print(f"        fix: {escape(check.fix_command)}")
-    docker_ok = all(c.ok for c in checks if not c.name.startswith("host"))
+    docker_ok = all(c.ok for c in checks if c.name.startswith(("docker", "image")))
     host_ok = all(c.ok for c in checks if c.name.startswith("host"))
     console.print(
         f"container builds: {'ready' if docker_ok else 'not ready'}; host builds: {'ready' if host_ok else 'not ready'}"

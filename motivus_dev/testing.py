@@ -13,11 +13,11 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .build import BuildResult, build_project, output_names
 from .config import ProjectConfig, load_config
-from .errors import ConfigError, MotivusError
+from .errors import ConfigError, MotivusError, ToolchainError
 from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
 from .reporter import Reporter
 from .runtime.task import TaskResult
@@ -35,6 +35,7 @@ class CaseResult:
     verdict: Verdict
     outcome: Outcome
     seconds: float
+    runner: str = "node"  # "node" (the pool), or the browser that ran it
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,14 @@ class PackageFiles:
 
 @dataclass(frozen=True)
 class TestReport:
-    """All cases of a `motivus test` run."""
+    """All cases of a `motivus test` run, on one or more runners (node, browsers)."""
 
     config: ProjectConfig
     package: PackageFiles
     build: Optional[BuildResult]  # None when the package was given with --package
     results: List[CaseResult]
     seconds: float
+    runners: Tuple[str, ...] = ("node",)
 
     @property
     def passed(self) -> bool:
@@ -71,6 +73,33 @@ class TestReport:
     @property
     def failures(self) -> List[CaseResult]:
         return [r for r in self.results if not r.verdict.passed]
+
+    def differences(self) -> List[Tuple[str, str, str, List[str]]]:
+        """Where runners disagree: (case, runner, other runner, the parts that differ), each
+        runner compared with the first one."""
+        by_case: Dict[str, Dict[str, Outcome]] = {}
+        for result in self.results:
+            by_case.setdefault(result.case.name, {})[result.runner] = result.outcome
+        found = []
+        for case, outcomes in by_case.items():
+            first = self.runners[0]
+            if first not in outcomes:
+                continue
+            for runner in self.runners[1:]:
+                if runner in outcomes:
+                    parts = outcome_differences(outcomes[first], outcomes[runner])
+                    if parts:
+                        found.append((case, first, runner, parts))
+        return found
+
+
+def outcome_differences(a: Outcome, b: Outcome) -> List[str]:
+    """The parts of two outcomes of one case that differ, by name."""
+    parts = []
+    for name in ("data", "files", "stdout", "stderr", "exit_code", "error"):
+        if getattr(a, name) != getattr(b, name):
+            parts.append(name)
+    return parts
 
 
 def run_tests(
@@ -83,9 +112,11 @@ def run_tests(
     toolchain: str = "auto",
     junit_xml: Optional[Path] = None,
     package: Optional[Path] = None,
+    browser: Optional[str] = None,
 ) -> TestReport:
     """Build the package if it is stale (or take the one at ``package``), run the selected
-    cases, judge them."""
+    cases, judge them. ``browser``: run them in that browser instead of node; ``"all"``: in
+    node and in every browser found, to see where results differ."""
     started = time.monotonic()
     built: Optional[BuildResult] = None
     if package is None:
@@ -104,8 +135,15 @@ def run_tests(
             hint="add a case (see docs/testing.md)" if not pattern else "check the pattern",
         )
     reporter.step(f"running {len(cases)} case(s)", total=len(cases))
-    results = asyncio.run(_run_cases(files, cases, reporter, workers, timeout))
-    report = TestReport(config, files, built, results, time.monotonic() - started)
+    runners = _runners(browser)
+    results: List[CaseResult] = []
+    for runner in runners:
+        if runner == "node":
+            results += asyncio.run(_run_cases(files, cases, reporter, workers, timeout))
+        else:
+            reporter.step(f"running {len(cases)} case(s) in {runner}", total=len(cases))
+            results += _run_cases_in_browser(runner, files, cases, reporter, timeout)
+    report = TestReport(config, files, built, results, time.monotonic() - started, tuple(runners))
     if junit_xml is not None:
         write_junit_xml(report, junit_xml)
     return report
@@ -192,6 +230,64 @@ async def _run_cases(files: PackageFiles, cases: List[Case], reporter: Reporter,
         await pool.close("motivus test finished")
 
 
+def _runners(browser: Optional[str]) -> List[str]:
+    from .browser import find_browsers
+    from .browser.launch import require_browser
+
+    if browser is None:
+        return ["node"]
+    if browser == "all":
+        found = list(find_browsers())
+        if not found:
+            raise ToolchainError(
+                "--browser all found no browser",
+                hint="install one with: apt-get install chromium firefox-esr",
+            )
+        return ["node", *found]
+    require_browser(browser)
+    return [browser]
+
+
+def _run_cases_in_browser(
+    name: str, files: PackageFiles, cases: List[Case], reporter: Reporter, timeout: float
+) -> List[CaseResult]:
+    from .browser import BrowserPackage, run_in_browser
+
+    package = BrowserPackage(
+        files.stem,
+        files.wasm.read_bytes(),
+        files.loader.read_bytes(),
+        files.data.read_bytes() if files.data is not None else None,
+    )
+    tasks = []
+    for case in cases:
+        body = dict(case.task_body())
+        if files.data is not None:
+            body["data_link"] = True  # the page fetches the package's data zip from its server
+        tasks.append({"package": files.stem, "body": body, "timeout_s": case.timeout or timeout})
+    began = time.monotonic()
+    entries = run_in_browser(name, [package], tasks, timeout=timeout)
+    seconds = (time.monotonic() - began) / max(1, len(cases))
+    results = []
+    for case, entry in zip(cases, entries):
+        outcome = outcome_of_entry(entry)
+        reporter.advance()
+        results.append(CaseResult(case, judge(case, outcome), outcome, seconds, name))
+    return results
+
+
+def outcome_of_entry(entry: Dict[str, Any]) -> Outcome:
+    """A browser page's entry (``out``, decoded ``stdout``/``stderr``, ``exitCode``) as an
+    :class:`Outcome`, judged like a node result."""
+    if "harnessError" in entry:
+        return Outcome(None, {}, "", "", 1, str(entry["harnessError"]))
+    body = entry.get("out")
+    data = body.get("data") if isinstance(body, dict) else body
+    exit_code = entry.get("exitCode")
+    return Outcome(data, result_files(body), str(entry.get("stdout") or ""), str(entry.get("stderr") or ""),
+                   exit_code if isinstance(exit_code, int) else 0, None)
+
+
 def outcome_of(result: TaskResult) -> Outcome:
     """What a fixture case is judged on: the task's value as a driver gets it
     (``body.get("data", body)``), its result files, its output and exit code."""
@@ -225,7 +321,7 @@ def write_junit_xml(report: TestReport, path: Path) -> None:
             suite,
             "testcase",
             classname=result.case.source.stem,
-            name=result.case.name,
+            name=result.case.name if len(report.runners) == 1 else f"{result.case.name} [{result.runner}]",
             file=str(result.case.source),
             time=f"{result.seconds:.3f}",
         )

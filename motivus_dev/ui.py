@@ -96,16 +96,27 @@ def files_table(files: Sequence[Any], base: Path) -> Table:
 
 def render_test_report(report: Any) -> None:
     """The cases of a `motivus test` run as a table, then each failure's account."""
-    table = Table("case", "result", "time", "file", box=None)
+    several = len(report.runners) > 1
+    columns = ("case", "runner", "result", "time", "file") if several else ("case", "result", "time", "file")
+    table = Table(*columns, box=None)
     for result in report.results:
         mark = "[green]PASS[/]" if result.verdict.passed else "[red]FAIL[/]"
-        table.add_row(escape(result.case.name), mark, f"{result.seconds * 1000:.0f} ms",
-                      escape(result.case.source.name))
+        row = [escape(result.case.name), mark, f"{result.seconds * 1000:.0f} ms", escape(result.case.source.name)]
+        if several:
+            row.insert(1, result.runner)
+        table.add_row(*row)
     console.print(table)
     for result in report.failures:
-        console.print(f"\n[red bold]FAILED[/] {escape(result.case.name)} ({escape(str(result.case.source))})")
+        where = f" in {result.runner}" if several else ""
+        console.print(f"\n[red bold]FAILED[/] {escape(result.case.name)}{where} ({escape(str(result.case.source))})")
         for problem in result.verdict.problems:
             console.print(escape(problem), soft_wrap=True)
+    if several:
+        differences = report.differences()
+        for case, first, other, parts in differences:
+            console.print(f"[yellow]differs[/] {escape(case)}: {other} and {first} disagree on {', '.join(parts)}")
+        if not differences:
+            console.print(f"node and {', '.join(report.runners[1:])} agree on every case")
 
 
 def _loopback_view(stats: Any, url: str) -> Table:
@@ -169,6 +180,52 @@ def serve_loopback(**options: Any) -> None:
             if live is not None:
                 live.stop()
         err_console.print("loopback stopped")
+
+    asyncio.run(main())
+
+
+def serve_worker(options: Any) -> None:
+    """Run `motivus worker` until Ctrl-C or SIGTERM: one line per task, and a live status."""
+    import asyncio
+    import signal
+
+    from rich.live import Live
+
+    from .worker_client import ClusterWorker
+
+    def view(worker: Any) -> Table:
+        stats = worker.stats
+        table = Table(title=f"motivus worker on {options.backend_host}", box=None, title_justify="left")
+        for column in ("connection", "running", "done", "failed", "aborted"):
+            table.add_column(column)
+        table.add_row("[green]joined[/]" if stats.connected else "[yellow]connecting[/]", str(len(stats.running)),
+                      str(stats.done), f"[red]{stats.failed}[/]" if stats.failed else "0", str(stats.aborted))
+        return table
+
+    async def main() -> None:
+        worker = ClusterWorker(options, RichReporter())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, worker.stop)
+        live: Optional[Live] = None
+        if err_console.is_terminal:
+            live = Live(view(worker), console=err_console, refresh_per_second=2)
+            live.start()
+
+        async def refresh() -> None:
+            while live is not None:
+                live.update(view(worker))
+                await asyncio.sleep(0.5)
+
+        refresher = asyncio.ensure_future(refresh())
+        try:
+            await worker.run()
+        finally:
+            refresher.cancel()
+            if live is not None:
+                live.stop()
+        stats = worker.stats
+        err_console.print(f"worker stopped: {stats.done} done, {stats.failed} failed, {stats.aborted} aborted")
 
     asyncio.run(main())
 

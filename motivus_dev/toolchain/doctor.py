@@ -150,9 +150,25 @@ def check_sandbox(node: Optional[str] = None) -> List[Check]:
     return [Check("task sandbox", False, "; ".join(notes), fix)]
 
 
+def check_browsers() -> List[Check]:
+    """The headless browsers `motivus test --browser` runs packages in."""
+    from motivus_dev.browser import BROWSERS, find_browser
+
+    checks = []
+    for name, browser in BROWSERS.items():
+        found = find_browser(name)
+        if found:
+            checks.append(Check(f"browser: {name}", True, found))
+        else:
+            checks.append(Check(f"browser: {name}", False, "not installed (motivus test --browser)",
+                                _apt_fix((browser.package,))))
+    return checks
+
+
 def run_doctor(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
-    """Every check: engine and images first, then the host tools, then the task sandbox."""
-    return check_docker(toolchains) + check_host_tools(toolchains=toolchains) + check_sandbox()
+    """Every check: engine and images first, then the host tools, the task sandbox and the
+    browsers."""
+    return check_docker(toolchains) + check_host_tools(toolchains=toolchains) + check_sandbox() + check_browsers()
 
 
 def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> None:

@@ -148,3 +148,37 @@ def test_driver_without_loopback_gets_a_clear_error(projects: Dict[str, Path]) -
                             capture_output=True, text=True, timeout=60)
     assert driver.returncode != 0
     assert "ws://127.0.0.1:9/client_socket/websocket" in driver.stderr and "motivus loopback" in driver.stderr
+
+
+@pytest.mark.parametrize("lang", ["rust", "cpp"])
+def test_motivus_test_in_every_browser_agrees_with_node(projects: Dict[str, Path], tmp_path: Path, lang: str) -> None:
+    """--browser all: node, headless Chromium and Firefox ESR, the same table and verdicts,
+    and a line saying they agree; a JUnit report names each case per runner."""
+    from motivus_dev.browser import find_browsers
+
+    missing = {"chromium", "firefox"} - set(find_browsers())
+    if missing:
+        pytest.skip(f"browsers missing: {', '.join(sorted(missing))} (apt-get install chromium firefox-esr)")
+    report = tmp_path / "junit.xml"
+    args = ["-C", str(projects[lang]), "test", "--browser", "all", "--junit-xml", str(report)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    cases = 3 if lang == "rust" else 4
+    assert f"{3 * cases} passed, 0 failed" in result.output
+    assert "node and chromium, firefox agree on every case" in result.output
+    assert "[firefox]" in report.read_text() and "[chromium]" in report.read_text()
+
+
+def test_motivus_test_in_a_browser_fails_a_wrong_case_as_node_does(projects: Dict[str, Path]) -> None:
+    from motivus_dev.browser import find_browser
+
+    if find_browser("firefox") is None:
+        pytest.skip("firefox is missing (apt-get install firefox-esr)")
+    wrong = projects["rust"] / "tests" / "fixtures" / "wrong-in-browser.yml"
+    wrong.write_text("params: [[[0.0, 0.0], [9.0, 9.0]], 2]\nexpect: {data: [0, 0]}\n")
+    try:
+        result = CliRunner().invoke(main, ["-C", str(projects["rust"]), "test", "--browser", "firefox"])
+    finally:
+        wrong.unlink()
+    assert result.exit_code == 1, result.output
+    assert "FAILED wrong-in-browser" in result.output and "1 failed" in result.output

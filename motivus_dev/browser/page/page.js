@@ -2,20 +2,21 @@
  * docs/loopback.md): the loader's bytes are decoded as ASCII, the text becomes a Blob, the
  * Blob a classic Web Worker, the task body is posted to it once and its first reply is read.
  *
- * The test server provides:
+ * The page server (motivus_dev/browser/page_server.py) provides:
  *   GET  tasks.json   [{"loader": URL, "wasm": URL, "buffWasmAs": "Uint8Array"|"ArrayBuffer",
+ *                       "timeout_ms": N (optional, default 30000),
  *                       "body": {params, arguments, preload_files, result_files, data_link}}, ...]
  *   POST results      receives {"results": [entry, ...]} (one entry per task, in order) or
  *                     {"fatal": str} when the page itself failed.
- * Each entry has the shape tests/reference_worker.py gives for node, so node's and the
- * browser's results compare directly:
- *   {"out": <the loader's body>, "stdout": str, "stderr": str, "exitCode": int}
+ * Each entry has the shape the kit reads node's results in, so node's and the browser's
+ * results compare directly:
+ *   {"out": <the loader's body>, "stdout": str, "stderr": str, "exitCode": int or null}
  * (stdout/stderr decoded from the base64 the contract asks for).
  * or {"harnessError": str} when the worker errored, timed out or replied in the wrong shape.
  */
 "use strict";
 
-var TASK_TIMEOUT_MS = 30000;
+var DEFAULT_TIMEOUT_MS = 30000;
 
 function post(payload) {
   return fetch("results", {
@@ -71,7 +72,7 @@ function checkShape(m) {
   if (m.body === undefined) return "reply has no body";
   if (m.stdout !== null && !(typeof m.stdout === "string" && BASE64.test(m.stdout))) return "reply.stdout is not base64";
   if (m.stderr !== null && !(typeof m.stderr === "string" && BASE64.test(m.stderr))) return "reply.stderr is not base64";
-  if (!Number.isInteger(m.exitCode)) return "reply.exitCode is not an integer";
+  if (m.exitCode !== undefined && !Number.isInteger(m.exitCode)) return "reply.exitCode is not an integer";
   return null;
 }
 
@@ -85,10 +86,11 @@ function runTask(loaderText, wasmBytes, task) {
   var url = URL.createObjectURL(new Blob([loaderText], { type: "text/javascript" }));
   var worker = new Worker(url);
   var replies = 0;
+  var timeoutMs = task.timeout_ms || DEFAULT_TIMEOUT_MS;
   var entry = new Promise(function (resolve) {
     var timer = setTimeout(function () {
-      resolve({ harnessError: "no reply within " + TASK_TIMEOUT_MS + " ms" });
-    }, TASK_TIMEOUT_MS);
+      resolve({ harnessError: "no reply within " + timeoutMs + " ms" });
+    }, timeoutMs);
     worker.onmessage = function (e) {
       // Every message is counted: the contract allows exactly one reply per task.
       if (++replies > 1) return;
@@ -102,7 +104,8 @@ function runTask(loaderText, wasmBytes, task) {
       } catch (err) {
         return resolve({ harnessError: "body is not JSON: " + err });
       }
-      resolve({ out: out, stdout: decodeText(m.stdout), stderr: decodeText(m.stderr), exitCode: m.exitCode });
+      resolve({ out: out, stdout: decodeText(m.stdout), stderr: decodeText(m.stderr),
+                exitCode: m.exitCode === undefined ? null : m.exitCode });
     };
     worker.onerror = function (e) {
       clearTimeout(timer);
