@@ -83,6 +83,26 @@ def template_version(lang: str) -> str:
     return (template_source(lang) / "VERSION").read_text(encoding="utf-8").strip()
 
 
+def template_questions(lang: str) -> List[str]:
+    """The questions ``--data KEY=VALUE`` may answer for ``lang`` (its copier.yml, less the
+    name, which is the command's argument)."""
+    import yaml
+
+    config = yaml.safe_load((template_source(lang) / "copier.yml").read_text(encoding="utf-8")) or {}
+    return [key for key in config if not key.startswith("_") and key != "name"]
+
+
+def check_data_keys(lang: str, data: Mapping[str, str]) -> None:
+    """Refuse ``--data`` keys the template does not ask (a typo would be dropped silently)."""
+    known = template_questions(lang)
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise UsageError(
+            f"--data {', '.join(unknown)}: not a question of the {lang} template",
+            hint=f"the template asks: {', '.join(known)}",
+        )
+
+
 def _history(lang: str) -> List[Tuple[str, Path]]:
     """Archived older template versions, oldest first: ``(version, tar.gz path)``."""
     from packaging.version import Version
@@ -247,6 +267,7 @@ def new_project(
     problem = check_package_name(name)
     if problem:
         raise UsageError(f"{name!r} is not a valid algorithm name: {problem}")
+    check_data_keys(lang, data or {})
     source_repo = template_repo(lang)
     version = template_version(lang)
     destination = (target or parent / name).resolve()
@@ -340,6 +361,7 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
             f"{project / ANSWERS_FILE}: '_src_path' is {recorded!r}, not a Motivus template",
             hint="only projects made with 'motivus new' can be updated",
         )
+    check_data_keys(lang, data or {})
     repo = template_repo(lang)
     if Path(recorded).resolve() != repo.resolve():
         raise ScaffoldError(

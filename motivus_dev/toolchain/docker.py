@@ -120,6 +120,7 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
     """
     sdk = _sdk()
     cli = docker_client or client()
+    ensure_image(plan, reporter, cli)
     _prepare_dirs(plan)
     volumes = {
         str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in plan.mounts
@@ -148,9 +149,9 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
             output.append(line)
             reporter.output(line)
         exit_code = int(container.wait().get("StatusCode", -1))
-    except sdk.errors.ImageNotFound as exc:
+    except sdk.errors.ImageNotFound as exc:  # removed while we ran: say what to do
         raise ToolchainError(
-            f"the toolchain image {plan.image} is not on this machine",
+            f"the toolchain image {plan.image} went away during the build",
             hint=f"motivus toolchain build {plan.toolchain}",
         ) from exc
     except sdk.errors.DockerException as exc:
@@ -204,6 +205,25 @@ def list_images(docker_client: Optional["docker_sdk.DockerClient"] = None) -> Li
                 pinned=tag in pinned,
             ))
     return sorted(result, key=lambda i: (i.toolchain, i.ref))
+
+
+def ensure_image(
+    plan: BuildPlan, reporter: Reporter, docker_client: Optional["docker_sdk.DockerClient"] = None
+) -> None:
+    """Obtain the plan's image when the engine lacks it, with no manual step: the kit's
+    pinned version is built from the shipped Dockerfile (a release on a fresh CI runner);
+    a version motivus.yml pins that this kit does not ship cannot be, and says so."""
+    if image_present(plan.image, docker_client):
+        return
+    pinned = images.image_for(plan.toolchain)
+    if plan.image != pinned.ref:
+        raise ToolchainError(
+            f"the toolchain image {plan.image} is not on this machine, and this kit ships only {pinned.ref}",
+            hint=f"remove build.toolchain_version from motivus.yml to build with {pinned.version}, or install "
+            "the kit release that ships the version it names",
+        )
+    reporter.warning(f"the toolchain image {plan.image} is not on this machine: building it now (once)")
+    build_image(plan.toolchain, reporter, docker_client)
 
 
 def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] = None) -> bool:

@@ -200,3 +200,13 @@ def test_new_inside_an_existing_repository_does_not_nest_git(tmp_path: Path) -> 
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     assert new(tmp_path, "kmeans", "--defaults").exit_code == 0
     assert not (tmp_path / "kmeans" / ".git").exists()
+
+
+def test_unknown_data_keys_are_refused_with_the_questions(tmp_path: Path, templates_copy: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["-C", str(tmp_path), "new", "typo", "--lang", "rust", "--defaults", "-d", "autor=Ada", "--no-git"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--data autor: not a question of the rust template" in result.output
+    assert "author" in result.output and "version" in result.output
+    assert not (tmp_path / "typo").exists()

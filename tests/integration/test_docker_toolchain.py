@@ -108,11 +108,36 @@ def test_container_failure_is_a_build_error_with_the_compilers_message(
 
 
 @pytest.mark.docker
-def test_missing_image_says_how_to_build_it(tmp_path: Path, docker_client: DockerClient) -> None:
-    plan = probe_plan(tmp_path, "motivus/does-not-exist:0.0.0", uid=os.getuid(), gid=os.getgid())
+def test_an_image_the_kit_does_not_ship_is_named_with_the_way_out(tmp_path: Path, docker_client: DockerClient) -> None:
+    plan = probe_plan(tmp_path, "motivus/mvcc:9.9.9", uid=os.getuid(), gid=os.getgid())
     with pytest.raises(ToolchainError) as info:
         docker_exec.run_plan(plan, RecordingReporter(), docker_client)
-    assert info.value.hint == "motivus toolchain build mvcc"
+    pinned = images.image_for("mvcc").ref
+    assert f"this kit ships only {pinned}" in info.value.message
+    assert "remove build.toolchain_version" in (info.value.hint or "")
+
+
+@pytest.mark.docker
+def test_a_missing_pinned_image_is_built_with_no_manual_step(tmp_path: Path, docker_client: DockerClient) -> None:
+    """A release on a fresh runner: the image is not there, the build makes it (its layers are
+    kept under a spare tag here, so that the rebuild is quick), then runs."""
+    pinned = images.image_for("mvcc").ref
+    if not docker_exec.image_present(pinned, docker_client):
+        pytest.skip(f"{pinned} is not built: motivus toolchain build mvcc")
+    spare = "motivus/mvcc:spare-for-test"
+    docker_client.images.get(pinned).tag(spare)
+    try:
+        docker_client.images.remove(pinned)
+        plan = probe_plan(tmp_path, pinned, uid=os.getuid(), gid=os.getgid())
+        reporter = RecordingReporter()
+        docker_exec.run_plan(plan, reporter, docker_client)
+        assert docker_exec.image_present(pinned, docker_client)
+        assert any("is not on this machine: building it now" in m for kind, m in reporter.events if kind == "warning")
+        assert read_probe(plan)["uid"] == str(os.getuid())
+    finally:
+        if not docker_exec.image_present(pinned, docker_client):
+            docker_client.images.get(spare).tag(pinned)
+        docker_client.images.remove(spare)
 
 
 def test_host_executor_runs_the_same_plan(tmp_path: Path) -> None:

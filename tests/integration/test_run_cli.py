@@ -150,7 +150,7 @@ def test_driver_without_loopback_gets_a_clear_error(projects: Dict[str, Path]) -
     assert "ws://127.0.0.1:9/client_socket/websocket" in driver.stderr and "motivus loopback" in driver.stderr
 
 
-@pytest.mark.parametrize("lang", ["rust", "cpp"])
+@pytest.mark.parametrize("lang", ["rust", "c"])
 def test_motivus_test_in_every_browser_agrees_with_node(projects: Dict[str, Path], tmp_path: Path, lang: str) -> None:
     """--browser all: node, headless Chromium and Firefox ESR, the same table and verdicts,
     and a line saying they agree; a JUnit report names each case per runner."""
