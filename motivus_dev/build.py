@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 from . import __version__
 from .config import ProjectConfig, load_config
@@ -33,8 +33,6 @@ TOOLCHAIN_MODES = ("auto", "docker", "host")
 #: Above this, a build warns about the package's size (the hosted marketplace takes 100 MB).
 PACKAGE_WARN_BYTES = 100 * 1000 * 1000
 STAMP = Path(".motivus") / "build-stamp.json"
-# Directories that are never build inputs: outputs, caches, version control.
-_SKIP_DIRS = {".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"}
 
 
 @dataclass(frozen=True)
@@ -83,44 +81,39 @@ def has_filesystem(config: ProjectConfig) -> bool:
 # --------------------------------------------------------------------------- fingerprint
 
 
-def _input_files(root: Path, exclude: Iterable[Path] = ()) -> Iterable[Path]:
-    excluded = {p.resolve() for p in exclude}
-    for directory, dirnames, filenames in os.walk(root):
-        current = Path(directory)
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in _SKIP_DIRS and not d.startswith(".") and (current / d).resolve() not in excluded
-        )
-        for name in sorted(filenames):
-            yield current / name
-
-
 def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
-    """A digest of everything a build reads (and the kit and toolchain that build it)."""
+    """A digest of everything a build reads (and the kit and toolchain that build it): the
+    files the toolchain reads from the sources, the filesystem it packs, motivus.yml. Not
+    fixtures, docs, ``.env``, the driver or outputs: editing those needs no build."""
     from .resources import toolchains_dir
+    from .toolchain.kind import walk
+    from .toolchain.registry import toolchain
 
     digest = hashlib.sha256()
     digest.update(f"kit {__version__}\ntoolchain {toolchain_ref}\n".encode())
     digest.update(config.path.read_bytes())
     project = config.project_dir
-    roots = [project / config.build.source]
-    if has_filesystem(config):
-        roots.append(project / str(config.build.filesystem))
+    not_inputs = [project / config.tests.fixtures, project / "build", project / ".motivus"]
+    filesystem = project / str(config.build.filesystem) if has_filesystem(config) else None
+    sources_exclude = not_inputs + ([filesystem] if filesystem is not None else [])
+    kind = toolchain(config.build.compiler)
+    files: List[Path] = list(kind.input_files(project / config.build.source, sources_exclude))
+    if filesystem is not None:
+        files += walk(filesystem, not_inputs)  # packed whole
     # The toolchain's own files (build script, loader runtime) are inputs too.
-    roots.append(toolchains_dir() / config.build.compiler)
-    roots.append(Path(__file__).resolve().parent / "loader_js")
+    files += walk(toolchains_dir() / config.build.compiler)
+    files += walk(Path(__file__).resolve().parent / "loader_js")
     seen: Set[Path] = set()
-    for root in roots:
-        for path in _input_files(root):
-            if path in seen or not path.is_file():
-                continue
-            seen.add(path)
-            try:
-                label = path.relative_to(project).as_posix()
-            except ValueError:
-                label = path.name
-            digest.update(f"\0{label}\0".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in files:
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        try:
+            label = path.relative_to(project).as_posix()
+        except ValueError:
+            label = path.name
+        digest.update(f"\0{label}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -227,9 +220,9 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     if where == "host":
         _check_host_tools(config.build.compiler)
     names = output_names(config)
-    _remove_outputs(config, names.values())  # never leave a stale package next to a failed build
-    (config.project_dir / STAMP).unlink(missing_ok=True)
-
+    # The last good package stays until a new one is complete: a failed or interrupted build
+    # leaves build/ as it was (its stamp no longer matches the sources, so it is not taken for
+    # current, and `motivus push` says so).
     plan = _plan(config, image_ref)
     reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where}: {reason})")
     if where == "docker":
@@ -314,11 +307,6 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
         )
     reporter.info(f"wasm {len(outputs['wasm']):,} bytes, loader {len(outputs['js']):,} bytes")
     return outputs
-
-
-def _remove_outputs(config: ProjectConfig, names: Iterable[str]) -> None:
-    for name in names:
-        (config.build_dir / name).unlink(missing_ok=True)
 
 
 def _built_files(config: ProjectConfig) -> List[BuiltFile]:

@@ -7,9 +7,27 @@ how the script's outputs become a package. The kinds are :mod:`.mvrc` and :mod:`
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Iterable, Iterator, Tuple
+
+# Directories that are never build inputs: outputs, caches, version control.
+SKIP_DIRS = frozenset({".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"})
+
+
+def walk(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
+    """Every file below ``root``, in a stable order, skipping outputs, caches, hidden
+    directories and ``exclude``."""
+    excluded = {p.resolve() for p in exclude}
+    for directory, dirnames, filenames in os.walk(root):
+        current = Path(directory)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in SKIP_DIRS and not d.startswith(".") and (current / d).resolve() not in excluded
+        )
+        for name in sorted(filenames):
+            yield current / name
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,15 @@ class Toolchain(abc.ABC):
     image_loader_files: Tuple[str, ...] = ()
     host_tools: Tuple[HostTool, ...] = ()
     host_files: Tuple[HostFile, ...] = ()
+
+    def input_files(self, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
+        """The files of ``source_dir`` the build script reads: what the build's fingerprint
+        covers (not fixtures, docs, ``.env`` or outputs, whose changes need no rebuild)."""
+        return (path for path in walk(source_dir, exclude) if self.reads(path.relative_to(source_dir)))
+
+    def reads(self, relative: Path) -> bool:
+        """Whether the build reads this file of the source directory (all, by default)."""
+        return True
 
     def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
         """Settings this toolchain's build script reads from the project, as environment

@@ -14,6 +14,10 @@ from motivus_dev.errors import BuildError
 from motivus_dev.toolchain.kind import HostFile, HostTool, Packaged, Toolchain
 from motivus_dev.toolchain.module_checks import check_emscripten_imports, validate_module
 
+_SOURCE_SUFFIXES = frozenset(
+    {".c", ".cc", ".cpp", ".cxx", ".c++", ".h", ".hh", ".hpp", ".hxx", ".h++", ".inc", ".inl", ".ipp", ".def", ".tcc"}
+)
+
 
 class Mvcc(Toolchain):
     name = "mvcc"
@@ -26,6 +30,10 @@ class Mvcc(Toolchain):
         HostTool("esbuild", ("esbuild", "--version"), r"^0\.17\.", ("esbuild",)),
     )
     host_files = (HostFile("acorn for emcc", "/usr/share/nodejs/acorn", ("node-acorn",)),)
+
+    def reads(self, relative: Path) -> bool:
+        """Sources and headers: what build.sh compiles and what they may include."""
+        return relative.suffix.lower() in _SOURCE_SUFFIXES
 
     def package(self, out_dir: Path, name: str, version: str) -> Packaged:
         try:

@@ -29,6 +29,15 @@ class Mvrc(Toolchain):
         HostFile("crate registry", "/usr/share/cargo/registry", ("librust-wasm-bindgen-dev", "librust-serde-json-dev")),
     )
 
+    def reads(self, relative: Path) -> bool:
+        """The manifest, the lock, build.rs, everything under src/ (include_str! may read any
+        of it) and any .rs file (#[path] modules)."""
+        return (
+            relative.as_posix() in ("Cargo.toml", "Cargo.lock", "build.rs")
+            or relative.parts[0] == "src"
+            or relative.suffix == ".rs"
+        )
+
     def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
         """``MOTIVUS_CARGO_PROFILE_SET``: the keys the crate's own ``[profile.release]`` (or
         ``[profile.dev]`` for a debug build) sets; build.sh gives its defaults (opt-level s,

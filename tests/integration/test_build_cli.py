@@ -132,17 +132,20 @@ def test_noop_rebuild_is_fast_and_a_change_rebuilds(projects: Dict[str, Path]) -
     assert (project / "build" / "kmc-0.0.1.wasm").read_bytes() != before
 
 
-def test_compile_error_shows_the_compiler_message_and_leaves_no_package(projects: Dict[str, Path],
-                                                                       tmp_path: Path) -> None:
+def test_compile_error_shows_the_compiler_message_and_keeps_the_last_good_package(
+        projects: Dict[str, Path], tmp_path: Path) -> None:
     project = tmp_path / "broken"
     shutil.copytree(projects["cpp"], project, ignore=shutil.ignore_patterns(".motivus", "build"))
     assert motivus("-C", str(project), "build", "--toolchain", "host").exit_code == 0
+    good = digests(project)
     (project / "src" / "kmeans.cpp").write_text("int broken( {\n")
     result = motivus("-C", str(project), "build", "--toolchain", "host")
     assert result.exit_code == 6
     assert "kmeans.cpp" in result.output and "error" in result.output
     assert "Traceback" not in result.output
-    assert not any((project / "build").glob("kmcpp-0.0.1.*"))
+    assert digests(project) == good  # the last good package stays until a new one is complete
+    stale = motivus("-C", str(project), "push", "--dry-run")
+    assert "the sources changed since kmcpp-0.0.1.zip was built" in stale.output
 
 
 def test_rust_unsupported_type_names_type_and_function(projects: Dict[str, Path], tmp_path: Path) -> None:
@@ -193,3 +196,40 @@ def test_the_build_ships_only_what_tasks_will_accept(projects: Dict[str, Path]) 
     finally:
         shutil.rmtree(extra)
     assert motivus("-C", str(project), "build", "--toolchain", "host").exit_code == 0
+
+
+@pytest.mark.parametrize("lang", ["rust", "c"])
+def test_only_what_the_build_reads_makes_it_stale(projects: Dict[str, Path], lang: str) -> None:
+    """Fixtures, docs, .env, notes and the driver are not build inputs; sources are."""
+    from motivus_dev.build import is_up_to_date, toolchain_ref
+    from motivus_dev.config import load_config
+
+    project = projects[lang]
+    assert motivus("-C", str(project), "build", "--toolchain", "host").exit_code == 0
+    config = load_config(project)
+
+    def current() -> bool:
+        return is_up_to_date(config, toolchain_ref(config))
+
+    assert current()
+    touched = [project / "notes.txt", project / ".env", project / "docs.md",
+               project / "tests" / "fixtures" / "extra.yml"]
+    kept = {p: p.read_text() for p in (project / "driver.py", project / "README.md")}
+    for path in touched:
+        path.write_text("params: [1]\n" if path.suffix == ".yml" else "anything\n")
+    for path in kept:
+        path.write_text(kept[path] + "# edited\n")
+    try:
+        assert current(), "editing fixtures, docs, .env or the driver made the build stale"
+        source = project / "src" / ("lib.rs" if lang == "rust" else "main.c")
+        original = source.read_text()
+        source.write_text(original + "\n// edited\n")
+        try:
+            assert not current()
+        finally:
+            source.write_text(original)
+    finally:
+        for path in touched:
+            path.unlink()
+        for path, text in kept.items():
+            path.write_text(text)
