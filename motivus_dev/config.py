@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from .errors import ConfigError
+from .resources import doc
 from .toolchain.registry import TOOLCHAINS
 
 CONFIG_FILE = "motivus.yml"
@@ -148,7 +149,7 @@ class _Reader:
         value = data.get(key.rsplit(".", 1)[-1])
         if value is None:
             if required:
-                raise self.fail(key, "is missing", f"add a '{key}:' section (see docs/motivus-yml.md)")
+                raise self.fail(key, "is missing", f"add a '{key}:' section (see {doc('motivus-yml.md')})")
             return {}
         if not isinstance(value, dict):
             raise self.fail(key, "must be a mapping of keys", f"write '{key}:' followed by indented keys")
@@ -190,7 +191,7 @@ class _Reader:
                 raise self.fail(
                     where,
                     "is not a known key",
-                    f"remove it or use one of: {', '.join(known)} (see docs/motivus-yml.md)",
+                    f"remove it or use one of: {', '.join(known)} (see {doc('motivus-yml.md')})",
                 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .errors import ConfigError
+from .resources import doc
 
 CASE_KEYS = ("name", "params", "arguments", "preload_files", "result_files", "timeout", "expect")
 EXPECT_KEYS = ("data", "match", "tolerance", "rel_tolerance", "stdout", "stderr", "result_files",
@@ -114,7 +115,7 @@ def load_cases(directory: Path) -> List[Case]:
     if not directory.is_dir():
         raise ConfigError(
             f"fixture directory {directory} does not exist",
-            hint="create it with at least one case (see docs/testing.md), or set tests.fixtures in motivus.yml",
+            hint=f"create it with at least one case (see {doc('testing.md')}), or set tests.fixtures in motivus.yml",
         )
     cases: List[Case] = []
     for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
@@ -149,7 +150,7 @@ def _parse_case(path: Path, data: Any, default_name: str) -> Case:
         raise ConfigError(f"{path}: a case must be a mapping with 'params'/'arguments' and 'expect'")
     for key in data:
         if key not in CASE_KEYS:
-            raise _fail(path, str(key), "is not a known key", f"use: {', '.join(CASE_KEYS)} (docs/testing.md)")
+            raise _fail(path, str(key), "is not a known key", f"use: {', '.join(CASE_KEYS)} ({doc('testing.md')})")
     params = data.get("params")
     if params is not None and not isinstance(params, list):
         raise _fail(path, "params", "must be a list (the main function's arguments)", "e.g. params: [[1, 2], 3]")

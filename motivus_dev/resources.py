@@ -33,3 +33,9 @@ def templates_dir() -> Path:
 def toolchains_dir() -> Path:
     """The toolchain Dockerfiles and build scripts, one directory per toolchain."""
     return _shipped("toolchains")
+
+
+def doc(name: str) -> str:
+    """Where this machine's copy of the kit's page ``docs/NAME`` is, for hints: a wheel
+    carries the docs as package data, so a pip user has them too."""
+    return str(_shipped("docs") / name)

@@ -373,10 +373,13 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
             f"{project} is not a git repository; updates need git to merge the template's changes safely",
             hint="run 'git init && git add -A && git commit -m init' there first",
         )
-    if _git(project, "status", "--porcelain").strip():
+    dirty = [line[3:] for line in _git(project, "status", "--porcelain").splitlines() if line.strip()]
+    if dirty:
+        shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
         raise ScaffoldError(
-            f"{project} has uncommitted changes; nothing was updated",
-            hint="commit or stash them first, so that the update can be reviewed and undone",
+            f"{project} has uncommitted changes ({shown}); nothing was updated",
+            hint="commit or stash them first, so that the update can be reviewed and undone "
+            "(a Rust project's Cargo.lock, written by the first build, belongs in the repository)",
         )
     old = str(answers.get("_commit", "?")).lstrip("v")
     new = template_version(lang)

@@ -20,6 +20,7 @@ from .config import ProjectConfig, load_config
 from .errors import ConfigError, MotivusError, ToolchainError
 from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
 from .reporter import Reporter
+from .resources import doc
 from .runtime.task import TaskResult
 from .waterbear import result_files
 
@@ -146,7 +147,7 @@ def run_tests(
     if not cases:
         raise ConfigError(
             f"no fixture case in {fixtures}" + (f" matches -k {pattern!r}" if pattern else ""),
-            hint="add a case (see docs/testing.md)" if not pattern else "check the pattern",
+            hint=f"add a case (see {doc('testing.md')})" if not pattern else "check the pattern",
         )
     reporter.step(f"running {len(cases)} case(s)", total=len(cases))
     runners = _runners(browser)

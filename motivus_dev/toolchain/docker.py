@@ -15,21 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
 
-from motivus_dev.errors import BuildError, ToolchainError
+from motivus_dev.errors import ToolchainError
 from motivus_dev.reporter import Reporter
 from motivus_dev.resources import toolchains_dir
 from motivus_dev.toolchain import images
-from motivus_dev.toolchain.plan import BuildPlan
+from motivus_dev.toolchain.plan import BuildPlan, build_failure
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import docker as docker_sdk
 
 #: How many trailing lines of the script's output a BuildError message repeats.
-ERROR_TAIL_LINES = 60
-START_ENGINE_HINT = (
-    "start the Docker engine (sudo systemctl start docker, or sudo dockerd &), "
-    "or build on the host: --toolchain host"
-)
+def engine_hint() -> str:
+    """How to get an engine: where ``DOCKER_HOST`` names one, that one; else the local one."""
+    remote = os.environ.get("DOCKER_HOST")
+    if remote:
+        return (f"DOCKER_HOST is {remote}: check that the engine there runs and answers, or unset "
+                "DOCKER_HOST to use this machine's; or build on the host: --toolchain host")
+    return ("start the Docker engine (sudo systemctl start docker, or sudo dockerd &), "
+            "or build on the host: --toolchain host")
 
 
 def _sdk() -> Any:
@@ -49,9 +52,9 @@ def client() -> "docker_sdk.DockerClient":
         cli = sdk.from_env(timeout=int(os.environ.get("MOTIVUS_DOCKER_TIMEOUT", "60")))
         cli.ping()
     except sdk.errors.DockerException as exc:
-        raise ToolchainError(f"no Docker engine answers: {exc}", hint=START_ENGINE_HINT) from exc
+        raise ToolchainError(f"no Docker engine answers: {exc}", hint=engine_hint()) from exc
     except (OSError, ConnectionError) as exc:  # requests' errors derive from OSError
-        raise ToolchainError(f"no Docker engine answers: {exc}", hint=START_ENGINE_HINT) from exc
+        raise ToolchainError(f"no Docker engine answers: {exc}", hint=engine_hint()) from exc
     return cli
 
 
@@ -80,14 +83,6 @@ class _LineSplitter:
         if self._rest:
             yield self._rest.rstrip("\r")
         self._rest = ""
-
-
-def _failure(plan: BuildPlan, exit_code: int, output: List[str]) -> BuildError:
-    tail = "\n".join(output[-ERROR_TAIL_LINES:])
-    return BuildError(
-        f"the {plan.toolchain} build failed (exit code {exit_code}):\n{tail}",
-        hint="fix the error above and run the build again",
-    )
 
 
 def _prepare_dirs(plan: BuildPlan) -> None:
@@ -156,10 +151,10 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
         ) from exc
     except sdk.errors.DockerException as exc:
         raise ToolchainError(f"Docker could not run the {plan.toolchain} build: {exc}",
-                             hint=START_ENGINE_HINT) from exc
+                             hint=engine_hint()) from exc
     except (OSError, ConnectionError) as exc:
         raise ToolchainError(f"lost the Docker engine during the {plan.toolchain} build: {exc}",
-                             hint=START_ENGINE_HINT) from exc
+                             hint=engine_hint()) from exc
     finally:
         if container is not None:
             try:
@@ -167,7 +162,7 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
             except (sdk.errors.DockerException, OSError):
                 pass  # best effort: the build result matters more than the cleanup
     if exit_code != 0:
-        raise _failure(plan, exit_code, output)
+        raise build_failure(plan, exit_code, output)
     return output
 
 
@@ -192,7 +187,7 @@ def list_images(docker_client: Optional["docker_sdk.DockerClient"] = None) -> Li
     try:
         found = cli.images.list(filters={"label": images.LABEL_TOOLCHAIN})
     except sdk.errors.DockerException as exc:
-        raise ToolchainError(f"cannot list the Docker images: {exc}", hint=START_ENGINE_HINT) from exc
+        raise ToolchainError(f"cannot list the Docker images: {exc}", hint=engine_hint()) from exc
     for image in found:
         labels = image.labels or {}
         for tag in image.tags or [f"<untagged>@{image.short_id}"]:
@@ -235,7 +230,7 @@ def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] =
     except sdk.errors.ImageNotFound:
         return False
     except sdk.errors.DockerException as exc:
-        raise ToolchainError(f"cannot inspect the image {ref}: {exc}", hint=START_ENGINE_HINT) from exc
+        raise ToolchainError(f"cannot inspect the image {ref}: {exc}", hint=engine_hint()) from exc
     return True
 
 
@@ -345,10 +340,10 @@ def build_image(toolchain: str, reporter: Reporter,
         )
         error = _build_messages(stream, reporter)
     except sdk.errors.DockerException as exc:
-        raise ToolchainError(f"Docker could not build {target.ref}: {exc}", hint=START_ENGINE_HINT) from exc
+        raise ToolchainError(f"Docker could not build {target.ref}: {exc}", hint=engine_hint()) from exc
     except (OSError, ConnectionError) as exc:
         raise ToolchainError(f"lost the Docker engine while building {target.ref}: {exc}",
-                             hint=START_ENGINE_HINT) from exc
+                             hint=engine_hint()) from exc
     if error is not None:
         raise ToolchainError(
             f"building {target.ref} failed: {error}",

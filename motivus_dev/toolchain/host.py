@@ -7,11 +7,9 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from motivus_dev.errors import BuildError, ToolchainError
+from motivus_dev.errors import ToolchainError
 from motivus_dev.reporter import Reporter
-from motivus_dev.toolchain.plan import BuildPlan
-
-ERROR_TAIL_LINES = 60
+from motivus_dev.toolchain.plan import BuildPlan, build_failure
 
 
 def script_command(script: Path, first_line: str) -> List[str]:
@@ -74,9 +72,5 @@ def run_plan(plan: BuildPlan, reporter: Reporter) -> List[str]:
             reporter.output(line)
     exit_code = proc.wait()
     if exit_code != 0:
-        tail = "\n".join(output[-ERROR_TAIL_LINES:])
-        raise BuildError(
-            f"the {plan.toolchain} build failed (exit code {exit_code}):\n{tail}",
-            hint="fix the error above and run the build again",
-        )
+        raise build_failure(plan, exit_code, output)
     return output

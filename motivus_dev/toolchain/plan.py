@@ -9,11 +9,12 @@ that both produce the same bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from motivus_dev.errors import ConfigError
+from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.toolchain.registry import BY_LANG
 
 #: Toolchain per source language.
@@ -159,4 +160,30 @@ def make_plan(inp: BuildInput, *, image: str, host_script: Path, uid: int, gid: 
         workdir=CONTAINER_PROJECT,
         user=f"{uid}:{gid}",
         network_disabled=True,
+    )
+
+
+#: How many lines of a failed build's output the error shows.
+ERROR_TAIL_LINES = 60
+#: A longer output line (an emcc command line) is cut in the error, not dropped.
+ERROR_LINE_CHARS = 300
+
+
+def build_failure(plan: BuildPlan, exit_code: int, output: List[str]) -> BuildError:
+    """The error of a failed build script: the tail of its output, with the project's
+    paths (the container's ``/project`` or the host's) shown relative to the project, as
+    the author knows them, and very long lines (compiler command lines) cut."""
+    prefixes = sorted({f"{CONTAINER_PROJECT}/", f"{plan.project_dir}/"}, key=len, reverse=True)
+    whole = re.compile(r"(?<![\w/])(%s|%s)(?![\w/])" % (re.escape(CONTAINER_PROJECT), re.escape(str(plan.project_dir))))
+    lines = []
+    for line in output[-ERROR_TAIL_LINES:]:
+        for prefix in prefixes:
+            line = line.replace(prefix, "")
+        line = whole.sub("the project directory", line)
+        if len(line) > ERROR_LINE_CHARS:
+            line = line[:ERROR_LINE_CHARS] + f" [... {len(line) - ERROR_LINE_CHARS} more characters]"
+        lines.append(line)
+    return BuildError(
+        f"the {plan.toolchain} build failed (exit code {exit_code}):\n" + "\n".join(lines),
+        hint="fix the error above and run the build again (motivus build -v shows the whole output)",
     )

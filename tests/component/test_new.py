@@ -187,7 +187,7 @@ def test_update_refuses_uncommitted_changes(tmp_path: Path, templates_copy: Path
     project = tmp_path / "kmeans"
     (project / "src" / "lib.rs").write_text("// work in progress\n")
     result = CliRunner().invoke(main, ["-C", str(project), "update"])
-    assert result.exit_code == 4 and "uncommitted changes" in result.output
+    assert result.exit_code == 4 and "uncommitted changes (src/lib.rs)" in result.output
     assert (project / "src" / "lib.rs").read_text() == "// work in progress\n"
 
 

@@ -240,3 +240,22 @@ def test_mvrc_passes_the_profile_keys_the_crate_sets_so_its_choices_stand(tmp_pa
     assert MVRC.script_env(tmp_path, "debug") == {"MOTIVUS_CARGO_PROFILE_SET": "debug"}
     (tmp_path / "Cargo.toml").write_text('[package]\nname = "x"\n')
     assert MVRC.script_env(tmp_path, "release") == {"MOTIVUS_CARGO_PROFILE_SET": ""}
+
+
+def test_a_build_failure_shows_project_paths_as_the_author_knows_them() -> None:
+    from motivus_dev.toolchain.plan import BuildInput, build_failure, make_plan
+
+    project = Path("/home/ada/kmeans")
+    plan = make_plan(BuildInput(project_dir=project, lang="c", name="k", version="1"), image="i",
+                     host_script=Path("/s"), uid=1, gid=1)
+    output = [
+        "em++ " + "-Dflag " * 200,
+        "/project/src/main.c:3:1: error: expected ';'",
+        "/home/ada/kmeans/src/other.c:9:2: warning: unused",
+        "mvcc: no C/C++ sources (*.c, *.cc, *.cpp, *.cxx) in /project (motivus.yml build.source)",
+    ]
+    error = build_failure(plan, 1, output)
+    assert "src/main.c:3:1: error" in error.message and "/project" not in error.message
+    assert "\nsrc/other.c:9:2: warning" in error.message
+    assert "more characters]" in error.message and len(error.message) < 1000
+    assert "in the project directory (motivus.yml build.source)" in error.message
