@@ -27,10 +27,57 @@ class State:
 
     debug: bool
     project_dir: Path
+    quiet: bool = False
+    verbose: bool = False
+    json: bool = False  # the command answers with one JSON document on stdout, errors too
+
+
+def _set_flag(name: str) -> Any:
+    def store(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        state = ctx.find_object(State)
+        if state is not None and value:
+            setattr(state, name, True)
+        return value
+
+    return store
+
+
+class MotivusCommand(click.Command):
+    """Every command takes -q (warnings, errors and results only) and -v (the tools' own
+    output too), as CI logs and terminals need."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        taken = {opt for param in self.params for opt in getattr(param, "opts", [])}
+        if "-q" not in taken:
+            self.params.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True,
+                                            callback=_set_flag("quiet"),
+                                            help="Only warnings, errors and the result."))
+        if "-v" not in taken:
+            self.params.append(click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
+                                            callback=_set_flag("verbose"),
+                                            help="Also the output of the tools the command runs."))
+
+
+def json_option(fn: Any) -> Any:
+    """``--json``: one JSON document on stdout, for success and failure alike."""
+    return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_set_flag("json"),
+                        help="Print the result (or the error) as one JSON document on stdout, for CI.")(fn)
+
+
+def reporter_for(ctx: click.Context, verbose: bool = False) -> Any:
+    """The progress reporter of a command, with the -q / -v of its invocation."""
+    from .ui import RichReporter
+
+    state = _state(ctx)
+    return RichReporter(verbose=verbose or state.verbose, quiet=state.quiet or state.json)
 
 
 class MotivusGroup(click.Group):
     """A click group that renders MotivusError without a traceback (unless --debug)."""
+
+    command_class = MotivusCommand
+    group_class = type  # subgroups are MotivusGroups too
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -40,6 +87,12 @@ class MotivusGroup(click.Group):
                 raise
             from .ui import render_error
 
+            state = ctx.find_object(State)
+            if state is not None and state.json:
+                click.echo(json.dumps({"ok": False, "error": {
+                    "kind": type(error).__name__, "message": error.message, "hint": error.hint,
+                    "exit_code": error.exit_code,
+                }}, indent=2))
             render_error(error)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
@@ -142,8 +195,9 @@ def update(ctx: click.Context, data: Tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--field", "field_name", metavar="KEY", help="Print one value, e.g. package.version.")
+@json_option
 @click.pass_context
-def info(ctx: click.Context, field_name: Optional[str]) -> None:
+def info(ctx: click.Context, field_name: Optional[str], as_json: bool) -> None:
     """Show the project's validated configuration."""
     from .config import load_config
     from .ui import console
@@ -163,7 +217,10 @@ def info(ctx: click.Context, field_name: Optional[str]) -> None:
     if field_name:
         if field_name not in values:
             raise UsageError(f"--field {field_name!r} is not known", hint=f"use one of: {', '.join(values)}")
-        click.echo(values[field_name])
+        click.echo(json.dumps({"ok": True, field_name: values[field_name]}) if as_json else values[field_name])
+        return
+    if as_json:
+        click.echo(json.dumps(dict({"ok": True}, **values), indent=2))
         return
     for key, value in values.items():
         console.print(f"{key}: {value}")
@@ -177,14 +234,23 @@ def info(ctx: click.Context, field_name: Optional[str]) -> None:
               help="Where to compile: the toolchain container, the host, or the container when an engine is reachable.")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the compiler's output.")
+@json_option
 @click.pass_context
-def build(ctx: click.Context, toolchain: str, force: bool, verbose: bool) -> None:
+def build(ctx: click.Context, toolchain: str, force: bool, verbose: bool, as_json: bool) -> None:
     """Build the project into build/NAME-VERSION.{wasm,js,data.zip,zip}."""
     from .build import build_project
-    from .ui import RichReporter, console, files_table
+    from .ui import console, files_table
 
-    with RichReporter(verbose=verbose) as reporter:
+    with reporter_for(ctx, verbose) as reporter:
         result = build_project(_state(ctx).project_dir, reporter, toolchain=toolchain, force=force)
+    if as_json:
+        click.echo(json.dumps({
+            "ok": True, "package": result.config.package_stem, "up_to_date": result.up_to_date,
+            "toolchain": result.toolchain, "reason": result.reason, "seconds": round(result.seconds, 3),
+            "files": [{"path": str(f.path.relative_to(result.config.project_dir)), "size": f.size,
+                       "sha256": f.sha256} for f in result.files],
+        }, indent=2))
+        return
     if result.up_to_date:
         console.print(f"[green]up to date[/] {result.config.package_stem} ({result.reason})")
     else:
@@ -221,19 +287,31 @@ def clean(ctx: click.Context) -> None:
 @click.option("--browser", type=click.Choice(["chromium", "firefox", "all"]),
               help="Run the cases in a headless browser's Web Worker, as the platform's browser workers do "
                    "(all: node and every browser found, showing where results differ).")
+@json_option
 @click.pass_context
 def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Path], workers: Optional[int],
-             timeout: float, toolchain: str, package: Optional[Path], browser: Optional[str]) -> None:
+             timeout: float, toolchain: str, package: Optional[Path], browser: Optional[str], as_json: bool) -> None:
     """Run tests/fixtures/*.yml against the built package (building it first if stale)."""
     from .errors import TestFailure
     from .testing import run_tests
-    from .ui import RichReporter, console, render_test_report
+    from .ui import console, render_test_report
 
-    with RichReporter() as reporter:
+    with reporter_for(ctx) as reporter:
         report = run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
                            toolchain=toolchain, junit_xml=junit_xml, package=package, browser=browser)
-    render_test_report(report)
     failed = len(report.failures)
+    if as_json:
+        click.echo(json.dumps({
+            "ok": not failed, "passed": len(report.results) - failed, "failed": failed,
+            "package": report.package.stem, "runners": list(report.runners),
+            "cases": [{"name": r.case.name, "file": str(r.case.source), "runner": r.runner,
+                       "passed": r.verdict.passed, "seconds": round(r.seconds, 3), "problems": r.verdict.problems}
+                      for r in report.results],
+            "differences": [{"case": c, "runner": a, "other": b, "parts": parts}
+                            for c, a, b, parts in report.differences()],
+        }, indent=2))
+        ctx.exit(1 if failed else 0)
+    render_test_report(report)
     console.print(f"{len(report.results) - failed} passed, {failed} failed")
     if failed:
         raise TestFailure(f"{failed} of {len(report.results)} case(s) failed")
@@ -290,7 +368,7 @@ def worker(threads: int, backend_host: str, no_tls: bool, token: Optional[str], 
 @click.option("--registry", metavar="URL", help="Marketplace to publish to [env MOTIVUS_MARKETPLACE_URL; "
               "default: the hosted Motivus Marketplace].")
 @click.option("--dry-run", is_flag=True, help="Check and show what would be sent; send nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for CI).")
+@json_option
 @click.option("--create-algorithm", is_flag=True,
               help="Create the algorithm first if it does not exist (with --cost, --charge-schema, --public).")
 @click.option("--cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
@@ -307,14 +385,14 @@ def push(ctx: click.Context, registry: Optional[str], dry_run: bool, as_json: bo
     """Publish build/NAME-VERSION.zip as a new version on a marketplace."""
     from .marketplace.push import NewAlgorithm
     from .publish import publish_project
-    from .ui import RichReporter, console
+    from .ui import console
 
     terms = NewAlgorithm(cost, charge_schema, is_public) if create_algorithm else None
-    with RichReporter() as reporter:
+    with reporter_for(ctx) as reporter:
         result = publish_project(_state(ctx).project_dir, reporter, registry=registry, dry_run=dry_run,
                                  create_algorithm=terms, retries=retries)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        click.echo(json.dumps(dict(result.to_json(), ok=True), indent=2, sort_keys=True))
     elif dry_run:
         console.print(f"dry run: {result.name} {result.version} would go to {result.registry_url}")
     else:
@@ -440,19 +518,21 @@ TOOLCHAIN_CHOICE = click.Choice(["mvrc", "mvcc"])
 @toolchain.command(name="build")
 @click.argument("names", nargs=-1, type=TOOLCHAIN_CHOICE)
 @click.option("--verbose", "-v", is_flag=True, help="Show the image build's output.")
-def toolchain_build(names: Tuple[str, ...], verbose: bool) -> None:
+@click.pass_context
+def toolchain_build(ctx: click.Context, names: Tuple[str, ...], verbose: bool) -> None:
     """Build the toolchain images (default: both) from the shipped Dockerfiles."""
     from .toolchain.docker import build_image
-    from .ui import RichReporter, console
+    from .ui import console
 
     for name in names or ("mvrc", "mvcc"):
-        with RichReporter(verbose=verbose) as reporter:
+        with reporter_for(ctx, verbose) as reporter:
             image = build_image(name, reporter)
         console.print(f"[green]ready[/] {image.ref}")
 
 
 @toolchain.command(name="list")
-def toolchain_list() -> None:
+@json_option
+def toolchain_list(as_json: bool) -> None:
     """The toolchain images this kit pins, and those the engine has."""
     from rich.table import Table
 
@@ -462,6 +542,16 @@ def toolchain_list() -> None:
 
     reason = engine_available()
     present = {} if reason else {info.ref: info for info in list_images()}
+    if as_json:
+        click.echo(json.dumps({
+            "ok": True, "engine": reason or "reachable",
+            "images": [{"toolchain": name, "image": image.ref, "pinned": True, "present": image.ref in present,
+                        "size": present[image.ref].size if image.ref in present else None}
+                       for name, image in pinned_images().items()]
+            + [{"toolchain": info.toolchain, "image": ref, "pinned": False, "present": True, "size": info.size}
+               for ref, info in present.items() if not info.pinned],
+        }, indent=2))
+        return
     table = Table("toolchain", "pinned image", "present", "size")
     for name, image in pinned_images().items():
         info = present.get(image.ref)
@@ -477,7 +567,8 @@ def toolchain_list() -> None:
 
 
 @toolchain.command(name="doctor")
-def toolchain_doctor() -> None:
+@json_option
+def toolchain_doctor(as_json: bool) -> None:
     """Check the engine, the images and the host tools; print the fix for each missing piece."""
     from rich.markup import escape
 
@@ -485,13 +576,21 @@ def toolchain_doctor() -> None:
     from .ui import console
 
     checks = run_doctor()
+    docker_ok = all(c.ok for c in checks if c.name.startswith(("docker", "image")))
+    host_ok = all(c.ok for c in checks if c.name.startswith("host"))
+    if as_json:
+        click.echo(json.dumps({
+            "ok": docker_ok or host_ok, "container_builds": docker_ok, "host_builds": host_ok,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix_command} for c in checks],
+        }, indent=2))
+        if not (docker_ok or host_ok):
+            sys.exit(ToolchainError_.exit_code)
+        return
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[red]MISSING[/]"
         console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
         if not check.ok and check.fix_command:
             console.print(f"        fix: {escape(check.fix_command)}")
-    docker_ok = all(c.ok for c in checks if c.name.startswith(("docker", "image")))
-    host_ok = all(c.ok for c in checks if c.name.startswith("host"))
     console.print(
         f"container builds: {'ready' if docker_ok else 'not ready'}; host builds: {'ready' if host_ok else 'not ready'}"
     )

@@ -7,6 +7,7 @@ Only the CLI imports this module; capability modules talk to a
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -24,15 +25,19 @@ err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isa
 
 
 class RichReporter:
-    """Draws steps as a live progress display; subprocess output as dimmed lines."""
+    """Draws steps as a live progress display on a terminal, and as plain lines with the
+    elapsed time in a log; subprocess output as dimmed lines with ``verbose``. ``quiet``
+    keeps warnings only (results and errors are printed by the CLI)."""
 
-    def __init__(self, verbose: bool = False) -> None:
-        self.verbose = verbose
+    def __init__(self, verbose: bool = False, quiet: bool = False) -> None:
+        self.verbose = verbose and not quiet
+        self.quiet = quiet
         self._progress: Optional[Progress] = None
         self._task: Optional[TaskID] = None
+        self._started = time.monotonic()
 
     def __enter__(self) -> "RichReporter":
-        if not err_console.is_terminal:
+        if not err_console.is_terminal or self.quiet:
             return self  # plain lines in logs: a live display would only print at the end
         self._progress = Progress(
             SpinnerColumn(),
@@ -61,14 +66,17 @@ class RichReporter:
         (self._progress.console if self._progress else err_console).print(message)
 
     def info(self, message: str) -> None:
-        self._print(message)
+        if not self.quiet:
+            self._print(escape(message))
 
     def warning(self, message: str) -> None:
         self._print(f"[yellow]warning:[/] {escape(message)}")
 
     def step(self, name: str, total: Optional[float] = None) -> None:
+        if self.quiet:
+            return
         if self._progress is None:
-            self._print(f"[bold]>> {escape(name)}[/]")
+            self._print(f"[dim]{time.monotonic() - self._started:7.1f}s[/] [bold]>> {escape(name)}[/]")
             return
         self._finish_step()
         self._task = self._progress.add_task(name, total=total)

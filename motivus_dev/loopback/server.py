@@ -335,6 +335,11 @@ class LoopbackServer:
 
     async def _run_task(self, conn: _Connection, topic: str, ref: str, spec: TaskSpec) -> None:
         result = await self.pool.run(spec, label=ref[:8])
+        line = f"task {ref[:8]} {'done' if result.ok else 'failed'} in {result.duration:.2f} s"
+        if not result.ok:
+            why = (result.error or result.stderr_text).strip().splitlines()
+            line += f" (exit code {result.exit_code})" + (f": {why[-1][:300]}" if why else "")
+        self.reporter.info(line)
         await self._send_quietly(conn, result_frame(topic, result.payload(ref)))
 
     async def _send_quietly(self, conn: _Connection, frame: Dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import List, Tuple
 
 import pytest
 from click.testing import CliRunner
@@ -90,3 +91,44 @@ def test_build_refuses_a_source_or_filesystem_that_links_outside_the_project(tmp
     assert result.exit_code == 3, result.output
     assert f"build.{key} ({target}) resolves to {outside}" in result.output and "outside the project" in result.output
     assert not (project / "build").exists()
+
+
+def test_json_output_for_ci_success_and_failure(tmp_path: Path) -> None:
+    import json
+
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "new", "jsn", "--lang", "c", "--defaults", "--no-git"])
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "jsn"
+    done = CliRunner().invoke(main, ["-C", str(project), "info", "--json"])
+    info = json.loads(done.stdout)
+    assert done.exit_code == 0 and info["ok"] is True and info["package.name"] == "jsn"
+    field = CliRunner().invoke(main, ["-C", str(project), "info", "--json", "--field", "build.lang"])
+    assert json.loads(field.stdout) == {"ok": True, "build.lang": "c"}
+    (project / "motivus.yml").write_text("version: 1.0\n")
+    failed = CliRunner().invoke(main, ["-C", str(project), "build", "--json"])
+    error = json.loads(failed.stdout)
+    assert failed.exit_code == 3 and error["ok"] is False
+    assert error["error"]["kind"] == "ConfigError" and error["error"]["exit_code"] == 3 and error["error"]["message"]
+    doctor = CliRunner().invoke(main, ["toolchain", "doctor", "--json"])
+    checks = json.loads(doctor.stdout)
+    assert {"name", "ok", "detail", "fix"} <= set(checks["checks"][0])
+    listed = json.loads(CliRunner().invoke(main, ["toolchain", "list", "--json"]).stdout)
+    assert {i["toolchain"] for i in listed["images"] if i["pinned"]} == {"mvrc", "mvcc"}
+
+
+def test_quiet_and_verbose_are_accepted_by_every_command() -> None:
+    import click
+
+    def commands(group: click.Group, prefix: str = "") -> List[Tuple[str, click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((prefix + name, command))
+            if isinstance(command, click.Group):
+                found += commands(command, prefix + name + " ")
+        return found
+
+    for name, command in commands(main):
+        if isinstance(command, click.Group):
+            continue
+        opts = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"-q", "-v"} <= opts, name

@@ -267,7 +267,10 @@ def test_version_taken_says_bump_the_version(project: Path, server: RunningServe
     assert_clean_failure(result, 10)
     assert "already published" in result.stderr and "package.version" in result.stderr
     assert seed.alice not in result.output
-    assert result.stdout == ""  # no half JSON document for CI to misread
+    # one JSON document for CI, the error's (a failed --json command says so on stdout too)
+    error = json.loads(result.stdout)
+    assert error["ok"] is False and error["error"]["exit_code"] == 10
+    assert "already published" in error["error"]["message"] and seed.alice not in result.stdout
     assert published_versions(server, seed.app) == [first]
 
 
