@@ -249,6 +249,7 @@ class MarketplaceApp:
                     "loader_url": url(version.loader_sha256, names["loader"]),
                     "data_url": url(version.data_sha256, names["data"]) if version.data_sha256 else None,
                     "package_url": url(version.package_sha256, names["package"]),
+                    "package_hash": version.package_sha256,
                     "wasm_hash": version.wasm_sha256,
                     "loader_hash": version.loader_sha256,
                     "data_hash": version.data_sha256,
@@ -522,7 +523,7 @@ class MarketplaceApp:
         version: str,
         package: UploadFile,
         metadata: Dict[str, Any],
-        digest: Optional[str],
+        declared_hash: Optional[str],
     ) -> VersionRow:
         """Runs in a worker thread: copy, validate fully, then install and commit."""
         scratch = self.store.new_scratch_dir()
@@ -535,7 +536,7 @@ class MarketplaceApp:
             validated: ValidatedPackage = extract_package(
                 upload_path, algorithm.name, version, extracted_dir, self.limits, package_sha256=digest
             )
-            return self.store.publish_version(algorithm, validated, metadata, digest)
+            return self.store.publish_version(algorithm, validated, metadata, declared_hash)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -204,7 +204,7 @@ def test_push_publishes_and_json_output_parses(project: Path, server: RunningSer
 
     [version] = published_versions(server, seed.app)
     assert version["name"] == VERSION and version["id"] == report["version_id"]
-    assert version["hash"] == report["package_sha256"]
+    assert version["package_hash"] == report["package_sha256"]  # and "hash" is the wasm's, as push sent it
     assert version["data_url"]  # the package had a filesystem
     assert version["metadata"]["long_description"] == USAGE  # the .md file's text, not its name
     assert version["metadata"]["short_description"] == "K-means"

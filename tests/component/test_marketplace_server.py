@@ -203,14 +203,15 @@ def test_publish_and_read_versions(env: Env) -> None:
     listed = env.get(f"{ALGOS}{aid}/versions", env.seed.app).json()["data"]
     assert [v["name"] for v in listed] == ["1.0.0"]
     shown = env.get(f"{ALGOS}{aid}/versions/{version['id']}", env.seed.app).json()["data"]
-    assert shown["hash"] == hashlib.sha256((env.tmp / "build/1.0.0/algo-1.0.0.zip").read_bytes()).hexdigest()
+    assert shown["hash"] is None  # the uploader sent none; the server computes none
+    assert shown["package_hash"] == hashlib.sha256((env.tmp / "build/1.0.0/algo-1.0.0.zip").read_bytes()).hexdigest()
     assert shown["wasm_hash"] == hashlib.sha256(wasm).hexdigest()
     # Every served file matches its recorded sha256; no token is needed to download.
     for url_key, hash_key, expected in (
         ("wasm_url", "wasm_hash", wasm),
         ("data_url", "data_hash", data),
         ("loader_url", "loader_hash", None),
-        ("package_url", "hash", None),
+        ("package_url", "package_hash", None),
     ):
         got = httpx.get(shown[url_key])
         assert got.status_code == 200
@@ -410,3 +411,16 @@ def test_deeply_nested_json_is_a_422_not_a_500(env: Env) -> None:
         f"{ALGOS}{env.seed.algorithm_id}/versions", data={"version": deep}, files=files, headers=env.h(env.seed.alice)
     )
     assert response.status_code == 422 and response.json() == {"errors": {"version": ["nests too deeply"]}}
+
+
+def test_hash_is_what_the_uploader_sent_never_computed(env: Env) -> None:
+    # the published 2.4.0 CLI sends no hash: the version's hash is null, as on the platform
+    assert env.push("1.0.0").status_code == 201
+    pkg = build_package(env.tmp / "h", "algo", "2.0.0")
+    files = {"package": (pkg.name, pkg.read_bytes(), "application/zip")}
+    sent = env.http.post(f"{ALGOS}{env.seed.algorithm_id}/versions", files=files, headers=env.h(env.seed.alice),
+                         data={"version": json.dumps({"name": "2.0.0", "metadata": {}, "hash": "abc123"})})
+    assert sent.status_code == 201, sent.text
+    listed = env.get(f"{ALGOS}{env.seed.algorithm_id}/versions", env.seed.app).json()["data"]
+    hashes = {v["name"]: v["hash"] for v in listed}
+    assert hashes == {"1.0.0": None, "2.0.0": "abc123"}

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from motivus_dev.cli import main
 from motivus_dev.config import load_config
-from motivus_dev.scaffold import template_repo
+from motivus_dev.scaffold import template_repo, template_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def test_new_makes_a_complete_project(tmp_path: Path, lang: str) -> None:
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["name"] == "kmeans" and answers["author"] == "Ada Lovelace"
     assert answers["version"] == "0.0.1" and answers["license"] == "MIT"
-    assert answers["_commit"] == "v1.0.0" and Path(answers["_src_path"]).name == lang
+    assert answers["_commit"] == f"v{template_version(lang)}" and Path(answers["_src_path"]).name == lang
 
     config = load_config(project)  # the generated motivus.yml is valid as it is
     assert config.name == "kmeans" and config.package_version == "0.0.1"
@@ -63,7 +63,8 @@ def test_new_makes_a_complete_project(tmp_path: Path, lang: str) -> None:
         assert f"{variable}=" in env_example
     driver = (project / "driver.py").read_text()
     assert "from motivus.client import Client" in driver
-    assert "./build/kmeans-0.0.1.wasm" in driver and "# 'algorithm_version': \"0.0.1\"" in driver
+    # the package's name and version come from motivus.yml, so a version bump needs no edit
+    assert 'BUILD / (PACKAGE + ".wasm")' in driver and "# 'algorithm_version': \"0.0.1\"" in driver
     compile(driver, "driver.py", "exec")
     workflow = yaml.safe_load((project / ".github/workflows/release.yml").read_text())
     steps = " ".join(str(step) for step in workflow["jobs"]["release"]["steps"])
@@ -73,7 +74,7 @@ def test_new_makes_a_complete_project(tmp_path: Path, lang: str) -> None:
     assert (project / "ci/release.sh").stat().st_mode & 0o111
 
     log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
-    assert log.returncode == 0 and "motivus template 1.0.0" in log.stdout
+    assert log.returncode == 0 and f"motivus template {template_version('rust')}" in log.stdout
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)
     assert status.stdout == ""
 
@@ -150,14 +151,17 @@ def test_update_brings_template_changes_and_keeps_the_authors(
 
     # A newer template, released the way the kit releases one: the old version archived
     # (scripts/freeze-template.py), then a changed file, a new file, the version bumped.
+    current = template_version("rust")
+    major, minor, _ = current.split(".")
+    newer = f"{major}.{int(minor) + 1}.0"
     freeze_template("rust")
     template = templates_copy / "rust"
     gitignore = template / "template" / ".gitignore"
     gitignore.write_text(gitignore.read_text() + "# profiling output\n/perf.data\n")
     (template / "template" / "CHANGELOG.md").write_text("# Changelog\n")
-    (template / "VERSION").write_text("1.1.0\n")
+    (template / "VERSION").write_text(f"{newer}\n")
 
-    if fresh_cache:  # the update runs on another machine, whose cache never saw 1.0.0
+    if fresh_cache:  # the update runs on another machine, whose cache never saw the old version
         monkeypatch.setenv("MOTIVUS_CACHE_DIR", str(tmp_path / "other-cache"))
         answers_file = project / ".copier-answers.yml"
         repo = template_repo("rust")
@@ -165,13 +169,13 @@ def test_update_brings_template_changes_and_keeps_the_authors(
         _git(project, "commit", "-qam", "template lives elsewhere here")
     result = CliRunner().invoke(main, ["-C", str(project), "update"])
     assert result.exit_code == 0, result.output
-    assert "1.0.0 -> 1.1.0" in result.output
+    assert f"{current} -> {newer}" in result.output
     assert "/perf.data" in (project / ".gitignore").read_text()
     assert (project / "CHANGELOG.md").is_file()
     assert "for _ in 0..500 {" in lib.read_text()  # the author's change survived
     assert "version: 0.1.0" in config.read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert answers["_commit"] == "v1.1.0"
+    assert answers["_commit"] == f"v{newer}"
 
 
 def test_update_from_another_machine_names_the_fix(tmp_path: Path, templates_copy: Path,
@@ -210,3 +214,15 @@ def test_unknown_data_keys_are_refused_with_the_questions(tmp_path: Path, templa
     assert "--data autor: not a question of the rust template" in result.output
     assert "author" in result.output and "version" in result.output
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_driver_says_when_it_has_nowhere_to_run(tmp_path: Path, templates_copy: Path) -> None:
+    import os
+
+    assert new(tmp_path, "kmeans", "--defaults").exit_code == 0
+    project = tmp_path / "kmeans"
+    env = {k: v for k, v in os.environ.items() if k not in ("WEBSOCKET_URI", "APPLICATION_TOKEN")}
+    done = subprocess.run([sys.executable, "driver.py"], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "WEBSOCKET_URI is not set" in done.stderr and "motivus loopback" in done.stderr
