@@ -405,10 +405,24 @@ def marketplace() -> None:
     """Serve and administer a self-hosted marketplace."""
 
 
+def _default_data_dir() -> Path:
+    """One registry per user by default, wherever the command runs (not ./something)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("motivus")) / "marketplace"
+
+
+def _say_data_dir(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Path:
+    data_dir = (value or _default_data_dir()).expanduser()
+    click.echo(f"marketplace data directory: {data_dir}", err=True)
+    return data_dir
+
+
 DATA_DIR_OPTION = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MOTIVUS_MARKETPLACE_DATA",
-    default=Path("marketplace-data"), show_default=True,
-    help="Where the registry keeps its database and files [env MOTIVUS_MARKETPLACE_DATA].",
+    default=None, callback=_say_data_dir,
+    help="Where the registry keeps its database and files [env MOTIVUS_MARKETPLACE_DATA; default: "
+         "the user's data directory, e.g. ~/.local/share/motivus/marketplace].",
 )
 
 
