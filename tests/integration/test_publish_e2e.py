@@ -373,6 +373,75 @@ def test_release_script_publishes_the_tagged_version(project: Path, version: str
     assert published["hash"] == hashlib.sha256((project / "build" / f"{NAME}-{version}.wasm").read_bytes()).hexdigest()
 
 
+@pytest.mark.docker
+def test_release_on_a_fresh_runner_makes_the_image_caches_it_and_publishes(
+    project: Path, registry: Registry, tmp_path: Path
+) -> None:
+    """What `.github/workflows/release.yml` does on a new runner: no toolchain image, an empty
+    kit cache and an empty image cache. The build makes the image from the kit's Dockerfile
+    (its layers are kept under a spare tag here, so that this is quick), the script saves it
+    to the cache, and the version is published. A second fresh runner with that cache loads
+    the image instead of building it."""
+    from motivus_dev.toolchain import docker as docker_exec
+    from motivus_dev.toolchain import images
+
+    reason = docker_exec.engine_available()
+    if reason is not None:
+        pytest.skip(f"no Docker engine ({reason}); start one with scripts/docker-engine.sh start")
+    client = docker_exec.client()
+    pinned = images.image_for("mvcc").ref
+    if not docker_exec.image_present(pinned, client):
+        pytest.skip(f"{pinned} is not built: motivus toolchain build mvcc")
+    copy = tmp_path / NAME
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("build", ".motivus"))
+    image_cache = tmp_path / "image-cache"
+    spare = "motivus/mvcc:spare-for-release-test"
+    client.images.get(pinned).tag(spare)
+
+    def release(version: str) -> subprocess.CompletedProcess:
+        manifest = copy / "motivus.yml"
+        config = yaml.safe_load(manifest.read_text())
+        config["package"]["version"] = version
+        manifest.write_text(yaml.safe_dump(config, sort_keys=False))
+        client.images.remove(pinned)  # a fresh runner
+        env = subprocess_env(
+            PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+            MOTIVUS_TOOLCHAIN="docker",
+            MOTIVUS_IMAGE_CACHE=str(image_cache),
+            XDG_CACHE_HOME=str(tmp_path / f"kit-cache-{version}"),  # empty
+            MOTIVUS_PERSONAL_ACCESS_TOKEN=registry.personal,
+            MOTIVUS_MARKETPLACE_URL=registry.url,
+            RELEASE_TAG=f"v{version}",
+        )
+        done = subprocess.run(
+            ["bash", str(copy / "ci" / "release.sh")], cwd=str(copy), env=env,
+            capture_output=True, text=True, timeout=1200,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert docker_exec.image_present(pinned, client)
+        return done
+
+    try:
+        first = release("7.0.0")
+        assert "is not on this machine: building it now" in first.stderr
+        [saved] = list(image_cache.iterdir())
+        assert saved.suffix == ".tar" and saved.stat().st_size > 1_000_000
+        second = release("7.0.1")
+        assert "is not on this machine" not in second.stderr  # loaded from the cache
+    finally:
+        if not docker_exec.image_present(pinned, client):
+            client.images.get(spare).tag(pinned)
+        client.images.remove(spare)
+        client.close()
+    published = {v["name"]: v for v in registry.versions()}
+    assert set(published) == {"7.0.0", "7.0.1"}
+    for version, entry in published.items():
+        wasm = copy / "build" / f"{NAME}-{version}.wasm"
+        if version == "7.0.1":
+            assert entry["hash"] == hashlib.sha256(wasm.read_bytes()).hexdigest()
+        assert entry["wasm_url"]
+
+
 def test_release_script_refuses_a_tag_that_is_not_the_version(project: Path, version: str, registry: Registry) -> None:
     build = project / "build"
     before = {p.name: p.stat().st_mtime_ns for p in build.iterdir()}
