@@ -544,6 +544,28 @@ def toolchain_build(ctx: click.Context, names: Tuple[str, ...], verbose: bool) -
         console.print(f"[green]ready[/] {image.ref}")
 
 
+@toolchain.command(name="push")
+@click.argument("names", nargs=-1, type=TOOLCHAIN_CHOICE)
+@click.option("--registry", required=True, metavar="HOST:PORT",
+              help="The Docker registry to fill (fresh machines pull from it: MOTIVUS_TOOLCHAIN_REGISTRY).")
+@click.option("--verbose", "-v", is_flag=True, help="Show the engine's push progress.")
+@json_option
+@click.pass_context
+def toolchain_push(ctx: click.Context, names: Tuple[str, ...], registry: str, verbose: bool, as_json: bool) -> None:
+    """Push the pinned toolchain images (default: both) to a registry, by digest."""
+    from .toolchain.docker import push_image
+    from .ui import console
+
+    pushed = {}
+    for name in names or ("mvrc", "mvcc"):
+        with reporter_for(ctx, verbose) as reporter:
+            pushed[name] = push_image(name, registry, reporter)
+        if not as_json:
+            console.print(f"[green]pushed[/] {pushed[name]}")
+    if as_json:
+        click.echo(json.dumps({"pushed": pushed}, indent=2))
+
+
 @toolchain.command(name="list")
 @json_option
 def toolchain_list(as_json: bool) -> None:

@@ -7,6 +7,8 @@ usable engine or image) or :class:`BuildError` (the build script failed).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import os
 import subprocess
@@ -217,8 +219,103 @@ def ensure_image(
             hint=f"remove build.toolchain_version from motivus.yml to build with {pinned.version}, or install "
             "the kit release that ships the version it names",
         )
+    registry = os.environ.get(images.REGISTRY_ENV, "").strip()
+    if registry and pull_image(plan.toolchain, registry, reporter, docker_client):
+        return
     reporter.warning(f"the toolchain image {plan.image} is not on this machine: building it now (once)")
     build_image(plan.toolchain, reporter, docker_client)
+
+
+def _shipped_context(toolchain: str) -> io.BytesIO:
+    return _context_tar(build_context_files(toolchain, toolchains_dir(), loader_js_dir()))
+
+
+def _digest(context: io.BytesIO) -> str:
+    return "sha256:" + hashlib.sha256(context.getvalue()).hexdigest()
+
+
+def context_digest(toolchain: str) -> str:
+    """The sha256 of the image's build context as this kit ships it (pure: fixed tar metadata)."""
+    return _digest(_shipped_context(toolchain))
+
+
+def pull_image(toolchain: str, registry: str, reporter: Reporter,
+               docker_client: Optional["docker_sdk.DockerClient"] = None) -> bool:
+    """Pull the pinned image from ``registry``; keep it only if it was built from this kit's
+    context. The tag is resolved to a digest once and the image is pulled by that digest,
+    so what is checked is what is used. Returns whether the image is now present; a registry
+    that is down or lacks the image is a warning (the caller builds instead), not an error."""
+    sdk = _sdk()
+    cli = docker_client or client()
+    target = images.image_for(toolchain)
+    remote = target.in_registry(registry)
+    reporter.step(f"pulling {remote}")
+    try:
+        digest = cli.images.get_registry_data(remote).id
+        repository = remote.rsplit(":", 1)[0]
+        image = cli.images.pull(f"{repository}@{digest}")
+    except (sdk.errors.DockerException, OSError, ConnectionError) as exc:
+        reporter.warning(f"could not pull {remote} ({_first_line(exc)}): the image will be built")
+        return False
+    built_from = (image.labels or {}).get(images.LABEL_CONTEXT)
+    expected = context_digest(toolchain)
+    if built_from != expected:
+        reporter.warning(
+            f"{remote} was not built from this kit's {toolchain} context (its {images.LABEL_CONTEXT} "
+            f"label is {built_from or 'missing'}): not used; the image will be built"
+        )
+        with contextlib.suppress(sdk.errors.DockerException):
+            cli.images.remove(f"{repository}@{digest}")
+        return False
+    image.tag(target.repository, target.version)
+    reporter.info(f"pulled {repository}@{digest} as {target.ref}")
+    return True
+
+
+def push_image(toolchain: str, registry: str, reporter: Reporter,
+               docker_client: Optional["docker_sdk.DockerClient"] = None) -> str:
+    """Push the pinned image to ``registry`` so that fresh machines pull it instead of building
+    it; refuses an image not built from this kit's context. Returns the pushed reference by
+    digest."""
+    sdk = _sdk()
+    cli = docker_client or client()
+    target = images.image_for(toolchain)
+    if not image_present(target.ref, cli):
+        raise ToolchainError(f"{target.ref} is not on this machine",
+                             hint=f"build it first: motivus toolchain build {toolchain}")
+    image = cli.images.get(target.ref)
+    if (image.labels or {}).get(images.LABEL_CONTEXT) != context_digest(toolchain):
+        raise ToolchainError(
+            f"{target.ref} on this machine was not built from this kit's {toolchain} context",
+            hint=f"rebuild it: motivus toolchain build {toolchain}",
+        )
+    remote = target.in_registry(registry)
+    repository = remote.rsplit(":", 1)[0]
+    reporter.step(f"pushing {remote}")
+    try:
+        image.tag(repository, target.version)
+        error = None
+        for message in cli.images.push(repository, tag=target.version, stream=True, decode=True):
+            if "error" in message:
+                error = str(message.get("errorDetail", {}).get("message") or message["error"]).strip()
+            elif message.get("status"):
+                reporter.output(" ".join(str(message[k]) for k in ("id", "status") if message.get(k)))
+        digest = cli.images.get_registry_data(remote).id if error is None else ""
+    except (sdk.errors.DockerException, OSError, ConnectionError) as exc:
+        raise ToolchainError(f"could not push {remote}: {_first_line(exc)}",
+                             hint=f"check that a registry answers at {registry}") from exc
+    finally:
+        with contextlib.suppress(sdk.errors.DockerException):
+            cli.images.remove(remote)
+    if error is not None:
+        raise ToolchainError(f"could not push {remote}: {error}",
+                             hint=f"check that a registry answers at {registry}")
+    reporter.info(f"pushed {repository}@{digest}")
+    return f"{repository}@{digest}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] = None) -> bool:
@@ -325,7 +422,8 @@ def build_image(toolchain: str, reporter: Reporter,
     cli = docker_client or client()
     target = images.image_for(toolchain)
     ensure_base_image(reporter, cli)
-    context = _context_tar(build_context_files(toolchain, toolchains_dir(), loader_js_dir()))
+    context = _shipped_context(toolchain)
+    digest = _digest(context)
     reporter.step(f"building {target.ref}")
     try:
         stream = cli.api.build(
@@ -333,6 +431,7 @@ def build_image(toolchain: str, reporter: Reporter,
             custom_context=True,
             tag=target.ref,
             buildargs={"MOTIVUS_TOOLCHAIN_VERSION": target.version},
+            labels={images.LABEL_CONTEXT: digest},
             network_mode="host",
             rm=True,
             forcerm=True,

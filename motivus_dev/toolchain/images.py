@@ -15,6 +15,11 @@ CONTAINER_SCRIPT = "/opt/motivus/toolchain/build.sh"
 #: Labels every toolchain image carries.
 LABEL_TOOLCHAIN = "org.motivus.toolchain"
 LABEL_VERSION = "org.motivus.version"
+#: The sha256 of the build context (Dockerfile, packages, build script, loaders) an image was
+#: built from: how a pulled image proves it is the one this kit would build.
+LABEL_CONTEXT = "org.motivus.context"
+#: A Docker registry (``host:port``) that holds the toolchain images: tried before a build.
+REGISTRY_ENV = "MOTIVUS_TOOLCHAIN_REGISTRY"
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,10 @@ class ToolchainImage:
     def ref(self) -> str:
         """The image reference ``repository:version``."""
         return f"{self.repository}:{self.version}"
+
+    def in_registry(self, registry: str) -> str:
+        """The reference under which ``registry`` (``host:port``) keeps this image."""
+        return f"{registry.rstrip('/')}/{self.repository}:{self.version}"
 
 
 def versions_file(root: Optional[Path] = None) -> Path:

@@ -7,9 +7,11 @@ no engine answers or the base image is missing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterator
 
@@ -117,27 +119,35 @@ def test_an_image_the_kit_does_not_ship_is_named_with_the_way_out(tmp_path: Path
     assert "remove build.toolchain_version" in (info.value.hint or "")
 
 
+@contextlib.contextmanager
+def pinned_image_removed(docker_client: DockerClient, toolchain: str) -> Iterator[str]:
+    """The pinned image of ``toolchain`` gone from the engine for the block (a fresh runner);
+    kept under a spare tag and put back afterwards if the block did not bring it back."""
+    pinned = images.image_for(toolchain).ref
+    if not docker_exec.image_present(pinned, docker_client):
+        pytest.skip(f"{pinned} is not built: motivus toolchain build {toolchain}")
+    spare = f"motivus/{toolchain}:spare-for-test"
+    docker_client.images.get(pinned).tag(spare)
+    try:
+        docker_client.images.remove(pinned)
+        yield pinned
+    finally:
+        if not docker_exec.image_present(pinned, docker_client):
+            docker_client.images.get(spare).tag(pinned)
+        docker_client.images.remove(spare)
+
+
 @pytest.mark.docker
 def test_a_missing_pinned_image_is_built_with_no_manual_step(tmp_path: Path, docker_client: DockerClient) -> None:
     """A release on a fresh runner: the image is not there, the build makes it (its layers are
     kept under a spare tag here, so that the rebuild is quick), then runs."""
-    pinned = images.image_for("mvcc").ref
-    if not docker_exec.image_present(pinned, docker_client):
-        pytest.skip(f"{pinned} is not built: motivus toolchain build mvcc")
-    spare = "motivus/mvcc:spare-for-test"
-    docker_client.images.get(pinned).tag(spare)
-    try:
-        docker_client.images.remove(pinned)
+    with pinned_image_removed(docker_client, "mvcc") as pinned:
         plan = probe_plan(tmp_path, pinned, uid=os.getuid(), gid=os.getgid())
         reporter = RecordingReporter()
         docker_exec.run_plan(plan, reporter, docker_client)
         assert docker_exec.image_present(pinned, docker_client)
         assert any("is not on this machine: building it now" in m for kind, m in reporter.events if kind == "warning")
         assert read_probe(plan)["uid"] == str(os.getuid())
-    finally:
-        if not docker_exec.image_present(pinned, docker_client):
-            docker_client.images.get(spare).tag(pinned)
-        docker_client.images.remove(spare)
 
 
 def test_host_executor_runs_the_same_plan(tmp_path: Path) -> None:
@@ -175,3 +185,87 @@ def test_build_image_from_the_shipped_dockerfile(toolchain: str, docker_client: 
     assert inside == shipped
     listed = [i for i in docker_exec.list_images(docker_client) if i.ref == target.ref]
     assert len(listed) == 1 and listed[0].pinned and listed[0].toolchain == toolchain
+
+
+@pytest.mark.docker
+def test_a_missing_image_is_pulled_by_digest_from_the_registry_the_kit_pushed_to(
+    tmp_path: Path, docker_client: DockerClient, docker_registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pinned = images.image_for("mvcc").ref
+    if not docker_exec.image_present(pinned, docker_client):
+        pytest.skip(f"{pinned} is not built: motivus toolchain build mvcc")
+    pushed = docker_exec.push_image("mvcc", docker_registry, RecordingReporter(), docker_client)
+    assert pushed.startswith(f"{docker_registry}/motivus/mvcc@sha256:")
+    monkeypatch.setenv(images.REGISTRY_ENV, docker_registry)
+    with pinned_image_removed(docker_client, "mvcc"):
+        plan = probe_plan(tmp_path, pinned, uid=os.getuid(), gid=os.getgid())
+        reporter = RecordingReporter()
+        docker_exec.run_plan(plan, reporter, docker_client)
+        messages = [m for _, m in reporter.events]
+        assert f"pulled {pushed} as {pinned}" in messages, messages
+        assert not any("building" in m for m in messages), messages
+        labels = docker_client.images.get(pinned).labels
+        assert labels[images.LABEL_CONTEXT] == docker_exec.context_digest("mvcc")
+        assert read_probe(plan)["uid"] == str(os.getuid())
+
+
+@pytest.mark.docker
+def test_an_image_in_the_registry_not_built_from_the_kits_files_is_not_used(
+    docker_client: DockerClient, docker_registry: str, base_image: str
+) -> None:
+    """Someone pushed another image under the pinned name: the kit refuses it and builds."""
+    base = base_image
+    impostor = images.image_for("mvrc").in_registry(docker_registry)
+    docker_client.images.get(base).tag(impostor)
+    try:
+        docker_client.images.push(impostor.rsplit(":", 1)[0], tag=images.image_for("mvrc").version)
+    finally:
+        docker_client.images.remove(impostor)
+    reporter = RecordingReporter()
+    assert not docker_exec.pull_image("mvrc", docker_registry, reporter, docker_client)
+    warnings = [m for kind, m in reporter.events if kind == "warning"]
+    assert any("was not built from this kit's mvrc context" in m for m in warnings), warnings
+
+
+def test_a_registry_that_does_not_answer_is_a_warning_not_an_error(docker_client: DockerClient) -> None:
+    reporter = RecordingReporter()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert not docker_exec.pull_image("mvcc", f"127.0.0.1:{port}", reporter, docker_client)
+    assert any(f"could not pull 127.0.0.1:{port}/motivus/mvcc" in m for kind, m in reporter.events if kind == "warning")
+
+
+def test_push_refuses_an_image_not_built_from_the_kits_files(
+    docker_client: DockerClient, docker_registry: str, base_image: str
+) -> None:
+    with pinned_image_removed(docker_client, "mvcc") as pinned:
+        docker_client.images.get(base_image).tag(pinned)
+        try:
+            with pytest.raises(ToolchainError) as info:
+                docker_exec.push_image("mvcc", docker_registry, RecordingReporter(), docker_client)
+            assert "was not built from this kit's mvcc context" in info.value.message
+            assert "motivus toolchain build mvcc" in (info.value.hint or "")
+        finally:
+            docker_client.images.remove(pinned)
+
+
+@pytest.mark.docker
+def test_toolchain_push_command_reports_the_digest_as_json(docker_client: DockerClient, docker_registry: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from motivus_dev.cli import main
+
+    pinned = images.image_for("mvcc").ref
+    if not docker_exec.image_present(pinned, docker_client):
+        pytest.skip(f"{pinned} is not built: motivus toolchain build mvcc")
+    result = CliRunner().invoke(main, ["toolchain", "push", "mvcc", "--registry", docker_registry, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    again = docker_exec.push_image("mvcc", docker_registry, RecordingReporter(), docker_client)
+    assert report["pushed"]["mvcc"] == again  # the same image, the same digest
+    bad = CliRunner().invoke(main, ["toolchain", "push", "mvcc", "--registry", "127.0.0.1:1", "--json"])
+    assert bad.exit_code != 0
+    assert "could not push 127.0.0.1:1/motivus/mvcc" in json.loads(bad.stdout)["error"]["message"]

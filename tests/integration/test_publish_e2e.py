@@ -408,7 +408,8 @@ def test_release_on_a_fresh_runner_makes_the_image_caches_it_and_publishes(
             PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
             MOTIVUS_TOOLCHAIN="docker",
             MOTIVUS_IMAGE_CACHE=str(image_cache),
-            XDG_CACHE_HOME=str(tmp_path / f"kit-cache-{version}"),  # empty
+            MOTIVUS_CACHE_DIR=str(tmp_path / f"kit-cache-{version}"),  # empty
+            XDG_CACHE_HOME=str(tmp_path / f"xdg-cache-{version}"),
             MOTIVUS_PERSONAL_ACCESS_TOKEN=registry.personal,
             MOTIVUS_MARKETPLACE_URL=registry.url,
             RELEASE_TAG=f"v{version}",

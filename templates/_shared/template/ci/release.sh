@@ -8,6 +8,8 @@
 #   RELEASE_TAG                    optional: the tag being released, must be v<package.version>
 #   MOTIVUS_IMAGE_CACHE            optional: a directory the CI keeps between runs, where the
 #                                  toolchain image is saved (a fresh runner otherwise builds it)
+#   MOTIVUS_TOOLCHAIN_REGISTRY     optional: host:port of a registry your team filled with
+#                                  `motivus toolchain push --registry`; tried before a build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
