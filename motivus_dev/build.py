@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
@@ -33,6 +33,10 @@ TOOLCHAIN_MODES = ("auto", "docker", "host")
 #: Above this, a build warns about the package's size (the hosted marketplace takes 100 MB).
 PACKAGE_WARN_BYTES = 100 * 1000 * 1000
 STAMP = Path(".motivus") / "build-stamp.json"
+
+
+#: How many compiler warnings a successful build lists (-v shows the whole output).
+WARNINGS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class BuildResult:
     reason: str
     up_to_date: bool
     seconds: float
+    warnings: List[str] = field(default_factory=list)  # the compiler's, paths relative to the project
 
     @property
     def package(self) -> Path:
@@ -229,7 +234,15 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
         from .toolchain import docker as executor
     else:
         from .toolchain import host as executor  # type: ignore[no-redef]
-    executor.run_plan(plan, reporter)
+    output = executor.run_plan(plan, reporter)
+    from .toolchain.plan import compiler_warnings
+
+    warnings = compiler_warnings(plan, output)
+    if warnings:
+        shown = "\n".join(f"  {w}" for w in warnings[:WARNINGS_SHOWN])
+        more = f"\n  ... and {len(warnings) - WARNINGS_SHOWN} more" if len(warnings) > WARNINGS_SHOWN else ""
+        reporter.warning(f"{len(warnings)} compiler warning{'s' if len(warnings) != 1 else ''} "
+                         f"(motivus build -v shows them in full):\n{shown}{more}")
 
     reporter.step("packaging")
     outputs = _package(config, plan.out_dir, reporter)
@@ -242,7 +255,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     files = _built_files(config)
     stamp = {"fingerprint": fingerprint(config, image_ref), "outputs": {f.path.name: f.sha256 for f in files}}
     atomic_write(config.project_dir / STAMP, json.dumps(stamp, indent=1, sort_keys=True).encode())
-    return BuildResult(config, files, where, reason, False, time.monotonic() - started)
+    return BuildResult(config, files, where, reason, False, time.monotonic() - started, warnings)
 
 
 def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":

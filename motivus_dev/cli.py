@@ -247,6 +247,7 @@ def build(ctx: click.Context, toolchain: str, force: bool, verbose: bool, as_jso
         click.echo(json.dumps({
             "ok": True, "package": result.config.package_stem, "up_to_date": result.up_to_date,
             "toolchain": result.toolchain, "reason": result.reason, "seconds": round(result.seconds, 3),
+            "warnings": result.warnings,
             "files": [{"path": str(f.path.relative_to(result.config.project_dir)), "size": f.size,
                        "sha256": f.sha256} for f in result.files],
         }, indent=2))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.toolchain.registry import BY_LANG
@@ -169,21 +169,68 @@ ERROR_TAIL_LINES = 60
 ERROR_LINE_CHARS = 300
 
 
-def build_failure(plan: BuildPlan, exit_code: int, output: List[str]) -> BuildError:
-    """The error of a failed build script: the tail of its output, with the project's
-    paths (the container's ``/project`` or the host's) shown relative to the project, as
-    the author knows them, and very long lines (compiler command lines) cut."""
+def _as_author_sees_it(plan: BuildPlan) -> Callable[[str], str]:
+    """A function that shows a line of compiler output with the project's paths (the
+    container's ``/project`` or the host's) relative to the project, and very long lines
+    (compiler command lines) cut."""
     prefixes = sorted({f"{CONTAINER_PROJECT}/", f"{plan.project_dir}/"}, key=len, reverse=True)
     whole = re.compile(r"(?<![\w/])(%s|%s)(?![\w/])" % (re.escape(CONTAINER_PROJECT), re.escape(str(plan.project_dir))))
-    lines = []
-    for line in output[-ERROR_TAIL_LINES:]:
+
+    def show(line: str) -> str:
         for prefix in prefixes:
             line = line.replace(prefix, "")
         line = whole.sub("the project directory", line)
         if len(line) > ERROR_LINE_CHARS:
             line = line[:ERROR_LINE_CHARS] + f" [... {len(line) - ERROR_LINE_CHARS} more characters]"
-        lines.append(line)
+        return line
+
+    return show
+
+
+def build_failure(plan: BuildPlan, exit_code: int, output: List[str]) -> BuildError:
+    """The error of a failed build script: the tail of its output, as the author sees it."""
+    show = _as_author_sees_it(plan)
+    lines = [show(line) for line in output[-ERROR_TAIL_LINES:]]
     return BuildError(
         f"the {plan.toolchain} build failed (exit code {exit_code}):\n" + "\n".join(lines),
         hint="fix the error above and run the build again (motivus build -v shows the whole output)",
     )
+
+
+#: clang/emcc: ``src/main.c:3:9: warning: unused variable 'x' [-Wunused-variable]``; emcc and
+#: other tools: ``emcc: warning: ...``.
+_LOCATED_WARNING = re.compile(r"^\S[^:]*:\d+:\d+: warning: ")
+_TOOL_WARNING = re.compile(r"^[\w.+-]+: warning: ")
+#: rustc/cargo: ``warning: unused variable: `x` `` then `` --> src/lib.rs:3:9``.
+_RUST_WARNING = re.compile(r"^warning: (?P<message>.*)$")
+_RUST_LOCATION = re.compile(r"^\s*--> (?P<where>\S+)$")
+#: Tallies, not warnings: ``1 warning generated.``, ``warning: `kmeans` (lib) generated 2 warnings``.
+_TALLY = re.compile(r"\b\d+ warnings? generated\b|\bgenerated \d+ warnings?\b")
+
+
+def compiler_warnings(plan: BuildPlan, output: List[str]) -> List[str]:
+    """The warnings in a successful build's output, one line each, as the author sees them
+    (``src/lib.rs:3:9: unused variable: `x` ``): a build that succeeds is otherwise silent
+    about them, and they are often the bug of tomorrow."""
+    show = _as_author_sees_it(plan)
+    found: List[str] = []
+    pending: Optional[str] = None  # a rustc warning waiting for its --> location
+    for raw in output:
+        line = show(raw.rstrip())
+        if _TALLY.search(line):
+            continue
+        location = _RUST_LOCATION.match(line)
+        if pending is not None and location:
+            found[-1] = f"{location.group('where')}: {pending}"
+            pending = None
+            continue
+        rust = _RUST_WARNING.match(line)
+        if rust:
+            pending = rust.group("message")
+            found.append(pending)
+        elif _LOCATED_WARNING.match(line) or _TOOL_WARNING.match(line):
+            pending = None
+            found.append(line)
+        elif line.strip() and not line.startswith((" ", "|")):
+            pending = None
+    return found

@@ -7,6 +7,7 @@ incremental and failure behaviour.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import zipfile
@@ -233,3 +234,33 @@ def test_only_what_the_build_reads_makes_it_stale(projects: Dict[str, Path], lan
             path.unlink()
         for path, text in kept.items():
             path.write_text(text)
+
+
+@pytest.mark.parametrize("lang, toolchain", [("c", "docker"), ("rust", "host")])
+def test_compiler_warnings_are_summarised_on_success_with_project_paths(
+        projects: Dict[str, Path], tmp_path: Path, lang: str, toolchain: str) -> None:
+    if toolchain == "docker" and docker_ready():
+        pytest.skip(docker_ready())
+    project = tmp_path / "warns"
+    shutil.copytree(projects[lang], project, ignore=shutil.ignore_patterns(".motivus", "build", "target"))
+    if lang == "c":
+        source = project / "src" / "main.c"
+        source.write_text(source.read_text() + "\nint motivus_warns(void) { int *p = 5; return p != 0; }\n")
+        expected = "src/main.c:"
+        also = project / "src" / "kmeans.c"
+    else:
+        source = project / "src" / "lib.rs"
+        source.write_text(source.read_text() + "\npub fn motivus_warns() -> u32 { let unused = 5; 1 }\n")
+        expected = "src/lib.rs:"
+        also = source
+    result = motivus("-C", str(project), "build", "--toolchain", toolchain, "--json")
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith(expected), warnings
+    assert "/project" not in warnings[0] and str(project) not in warnings[0]
+    shown = motivus("-C", str(project), "build", "--toolchain", toolchain, "--force")
+    assert "1 compiler warning" in shown.output and warnings[0][:60] in shown.output
+    # Another change rebuilds without recompiling the warning's file: the warning stays.
+    also.write_text(also.read_text() + "\n")
+    again = motivus("-C", str(project), "build", "--toolchain", toolchain, "--json")
+    assert json.loads(again.stdout)["warnings"] == warnings

@@ -259,3 +259,37 @@ def test_a_build_failure_shows_project_paths_as_the_author_knows_them() -> None:
     assert "\nsrc/other.c:9:2: warning" in error.message
     assert "more characters]" in error.message and len(error.message) < 1000
     assert "in the project directory (motivus.yml build.source)" in error.message
+
+
+def test_compiler_warnings_are_one_line_each_with_project_paths(tmp_path: Path) -> None:
+    from motivus_dev.toolchain.plan import compiler_warnings
+
+    plan = make_plan(BuildInput(project_dir=tmp_path, lang="c", name="p", version="1.0.0", source="src"),
+                     image="motivus/mvcc:0", host_script=tmp_path / "build.sh", uid=1, gid=1)
+    output = [
+        "mvcc: compiling 2 of 2 source file(s)",
+        "/project/src/main.c:3:9: warning: unused variable 'x' [-Wunused-variable]",
+        "    int x = 1;",
+        "        ^",
+        f"{tmp_path}/src/io.c:7:1: warning: non-void function does not return a value [-Wreturn-type]",
+        "2 warnings generated.",
+        "emcc: warning: EXPORTED_FUNCTIONS is deprecated [-Wdeprecated]",
+        "   Compiling kmeans v0.1.0 (/project)",
+        "warning: unused variable: `y`",
+        " --> src/lib.rs:5:9",
+        "  |",
+        "5 |     let y = 2;",
+        "  |         ^ help: if this is intentional, prefix it with an underscore: `_y`",
+        "warning: `kmeans` (lib) generated 1 warning",
+        "warning: unused manifest key: package.colour",
+        "    Finished release [optimized] target(s) in 1.2s",
+        "src/main.c:9:1: error: not a warning",
+    ]
+    assert compiler_warnings(plan, output) == [
+        "src/main.c:3:9: warning: unused variable 'x' [-Wunused-variable]",
+        "src/io.c:7:1: warning: non-void function does not return a value [-Wreturn-type]",
+        "emcc: warning: EXPORTED_FUNCTIONS is deprecated [-Wdeprecated]",
+        "src/lib.rs:5:9: unused variable: `y`",
+        "unused manifest key: package.colour",
+    ]
+    assert compiler_warnings(plan, ["mvcc: up to date"]) == []

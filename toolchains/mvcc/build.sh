@@ -68,8 +68,14 @@ if [ "${1:-}" = "__compile" ]; then
     esac
     # Word splitting of the flag strings is intended (they are lists of flags).
     # shellcheck disable=SC2086
+    # The compiler's messages are kept next to the object and repeated when it is reused, so
+    # that a warning does not vanish after the build that first printed it.
+    status=0
     "$compiler" $std_flags $MVCC_COMPILE_FLAGS -MMD -MF "$obj.d.tmp" -MT "$obj" \
-        -c "$src" -o "$obj.tmp"
+        -c "$src" -o "$obj.tmp" 2>"$obj.log.tmp" || status=$?
+    cat "$obj.log.tmp" >&2
+    [ "$status" = 0 ] || exit "$status"
+    mv -f "$obj.log.tmp" "$obj.log"
     mv -f "$obj.d.tmp" "$obj.d"
     mv -f "$obj.tmp" "$obj"
     exit 0
@@ -195,6 +201,8 @@ for src in "${sources[@]}"; do
     fi
     if [ "$up_to_date" = 0 ]; then
         stale+=("$src" "$obj")
+    elif [ -s "$obj.log" ]; then
+        cat "$obj.log" >&2
     fi
 done
 

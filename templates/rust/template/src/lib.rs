@@ -13,12 +13,10 @@ mod motivus;
 /// Entry point called by the Motivus worker with the task's `params`.
 #[wasm_bindgen]
 pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
-    let xs: Vec<Vec<f32>> = input
-        .into_serde()
-        .expect("params[0] must be a list of points, each a list of numbers");
-    let k: usize = clusters
-        .into_serde()
-        .expect("params[1] must be the number of clusters, a positive integer");
+    let xs: Vec<Vec<f32>> =
+        from_json(input).expect("params[0] must be a list of points, each a list of numbers");
+    let k: usize =
+        from_json(clusters).expect("params[1] must be the number of clusters, a positive integer");
     log!("kmeans: {} points, k = {}", xs.len(), k);
     let clustering = kmeans(&xs, k);
 
@@ -28,6 +26,16 @@ pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
         .map(|s| JsValue::from(s as u32))
         .collect::<Vec<JsValue>>()
         .into_boxed_slice()
+}
+
+/// A task parameter read as JSON, as the platform's own Rust packages read theirs.
+///
+/// `JsValue::into_serde` goes through `JSON.stringify`, so a parameter means what the
+/// driver's JSON says; wasm-bindgen deprecated it only to break a dependency cycle
+/// (`serde-wasm-bindgen`, its suggested replacement, reads some values differently).
+#[allow(deprecated)]
+fn from_json<T: serde::de::DeserializeOwned>(value: &JsValue) -> serde_json::Result<T> {
+    value.into_serde()
 }
 
 /// Lloyd's algorithm with a deterministic farthest-first initialisation.
