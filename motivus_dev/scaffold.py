@@ -28,6 +28,54 @@ from .resources import templates_dir
 
 LANGS = ("rust", "c", "cpp")
 ANSWERS_FILE = ".copier-answers.yml"
+#: What a project's ``.copier-answers.yml`` records as its template (``_src_path``): the same
+#: on every machine. Copier hands it to git, which the kit points at this machine's template
+#: repository with ``url.<repository>/.insteadOf`` (see :func:`_template_urls`).
+TEMPLATE_URL_SCHEME = "motivus-template://"
+
+
+def template_url(lang: str) -> str:
+    """The machine-independent template address of ``lang``, as Copier reads it."""
+    return f"git+{TEMPLATE_URL_SCHEME}{lang}/"
+
+
+def _lang_of(recorded: str) -> Optional[str]:
+    """The language a recorded ``_src_path`` names: this kit's address, or (projects made
+    by kits before 1.1 of the templates) a path to a cache repository named after it."""
+    for lang in LANGS:
+        if recorded == template_url(lang):
+            return lang
+    if "://" not in recorded and Path(recorded).name in LANGS:
+        return Path(recorded).name
+    return None
+
+
+@contextlib.contextmanager
+def _template_urls(repos: Mapping[str, Path]) -> Iterator[None]:
+    """While Copier runs, git resolves each template address to this machine's repository
+    (``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n``, git 2.31+), after any the caller set.
+    Copier runs git through plumbum, whose environment is a copy of ``os.environ`` taken
+    when plumbum is first imported: both are set."""
+    from plumbum import local
+
+    start = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    variables = {"GIT_CONFIG_COUNT": str(start + len(repos))}
+    for offset, (lang, repo) in enumerate(sorted(repos.items())):
+        variables[f"GIT_CONFIG_KEY_{start + offset}"] = f"url.{repo.resolve().as_posix()}/.insteadOf"
+        variables[f"GIT_CONFIG_VALUE_{start + offset}"] = template_url(lang)[len("git+"):]
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        with local.env(**variables):
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
+
+
 _GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Motivus Dev Kit",
     "GIT_AUTHOR_EMAIL": "templates@motivus.invalid",
@@ -274,7 +322,8 @@ def new_project(
     _check_target(destination)
     answers = dict(data or {})
     answers["name"] = name
-    _run_copier("copy", destination, str(source_repo), answers, f"v{version}", defaults)
+    with _template_urls({lang: source_repo}):
+        _run_copier("copy", destination, template_url(lang), answers, f"v{version}", defaults)
     initialised = False
     if git and not _inside_git_worktree(destination.parent):
         _git(destination, "init", "-q")
@@ -354,19 +403,19 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
     project = project.resolve()
     answers = _read_answers(project)
     recorded = str(answers.get("_src_path", ""))
-    # The template repository of a language is named after it (see template_repo).
-    lang = Path(recorded).name
-    if lang not in LANGS:
+    lang = _lang_of(recorded)
+    if lang is None:
         raise ScaffoldError(
             f"{project / ANSWERS_FILE}: '_src_path' is {recorded!r}, not a Motivus template",
             hint="only projects made with 'motivus new' can be updated",
         )
     check_data_keys(lang, data or {})
     repo = template_repo(lang)
-    if Path(recorded).resolve() != repo.resolve():
+    if recorded != template_url(lang) and Path(recorded).resolve() != repo.resolve():
         raise ScaffoldError(
-            f"{project / ANSWERS_FILE} names the template at {recorded}, but this machine keeps it at {repo}",
-            hint=f"set '_src_path: {repo}' in {ANSWERS_FILE}, commit, and run 'motivus update' again",
+            f"{project / ANSWERS_FILE} names the template at {recorded}, a path on the machine that made it",
+            hint=f"set '_src_path: {template_url(lang)}' in {ANSWERS_FILE} (the same on every machine), "
+            "commit, and run 'motivus update' again",
         )
     if not _inside_git_worktree(project):
         raise ScaffoldError(
@@ -383,7 +432,8 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
         )
     old = str(answers.get("_commit", "?")).lstrip("v")
     new = template_version(lang)
-    _run_copier("update", project, str(repo), dict(data or {}), f"v{new}", defaults)
+    with _template_urls({lang: repo}):
+        _run_copier("update", project, template_url(lang), dict(data or {}), f"v{new}", defaults)
     changed = _git(project, "diff", "--name-only").split()
     conflicts = [
         project / name for name in changed

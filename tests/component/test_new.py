@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from motivus_dev.cli import main
 from motivus_dev.config import load_config
-from motivus_dev.scaffold import template_repo, template_version
+from motivus_dev.scaffold import template_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def test_new_makes_a_complete_project(tmp_path: Path, lang: str) -> None:
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["name"] == "kmeans" and answers["author"] == "Ada Lovelace"
     assert answers["version"] == "0.0.1" and answers["license"] == "MIT"
-    assert answers["_commit"] == f"v{template_version(lang)}" and Path(answers["_src_path"]).name == lang
+    assert answers["_commit"] == f"v{template_version(lang)}" and answers["_src_path"] == f"git+motivus-template://{lang}/"
 
     config = load_config(project)  # the generated motivus.yml is valid as it is
     assert config.name == "kmeans" and config.package_version == "0.0.1"
@@ -163,10 +163,6 @@ def test_update_brings_template_changes_and_keeps_the_authors(
 
     if fresh_cache:  # the update runs on another machine, whose cache never saw the old version
         monkeypatch.setenv("MOTIVUS_CACHE_DIR", str(tmp_path / "other-cache"))
-        answers_file = project / ".copier-answers.yml"
-        repo = template_repo("rust")
-        answers_file.write_text(re.sub(r"_src_path: .*", f"_src_path: {repo}", answers_file.read_text()))
-        _git(project, "commit", "-qam", "template lives elsewhere here")
     result = CliRunner().invoke(main, ["-C", str(project), "update"])
     assert result.exit_code == 0, result.output
     assert f"{current} -> {newer}" in result.output
@@ -178,12 +174,19 @@ def test_update_brings_template_changes_and_keeps_the_authors(
     assert answers["_commit"] == f"v{newer}"
 
 
-def test_update_from_another_machine_names_the_fix(tmp_path: Path, templates_copy: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_project_made_by_an_older_kit_names_the_machine_independent_template(
+        tmp_path: Path, templates_copy: Path) -> None:
+    """Kits before templates 1.1 recorded the template as a path on the author's machine."""
     assert new(tmp_path, "kmeans", "--defaults").exit_code == 0
-    monkeypatch.setenv("MOTIVUS_CACHE_DIR", str(tmp_path / "other-cache"))
-    result = CliRunner().invoke(main, ["-C", str(tmp_path / "kmeans"), "update"])
-    assert result.exit_code == 4 and "_src_path:" in result.output and "other-cache" in result.output
+    project = tmp_path / "kmeans"
+    answers_file = project / ".copier-answers.yml"
+    answers_file.write_text(re.sub(r"_src_path: .*", "_src_path: /home/ada/.cache/motivus/templates/rust",
+                                   answers_file.read_text()))
+    _git(project, "commit", "-qam", "made elsewhere")
+    result = CliRunner().invoke(main, ["-C", str(project), "update"])
+    assert result.exit_code == 4, result.output
+    assert "/home/ada/.cache/motivus/templates/rust" in result.output
+    assert "_src_path: git+motivus-template://rust/" in result.output
 
 
 def test_update_refuses_uncommitted_changes(tmp_path: Path, templates_copy: Path) -> None:
