@@ -433,12 +433,13 @@ DATA_DIR_OPTION = click.option(
 @click.option("--public-url", metavar="URL", help="Base URL clients reach this server at (for download URLs).")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @DATA_DIR_OPTION
-def marketplace_serve(host: str, port: int, public_url: Optional[str], access_log: bool, data_dir: Path) -> None:
+@click.pass_context
+def marketplace_serve(ctx: click.Context, host: str, port: int, public_url: Optional[str], access_log: bool,
+                      data_dir: Path) -> None:
     """Run the marketplace registry API (until Ctrl-C)."""
     from .marketplace.server import serve
-    from .ui import RichReporter
 
-    with RichReporter() as reporter:
+    with reporter_for(ctx) as reporter:
         serve(host, port, data_dir, reporter, public_url=public_url, access_log=access_log)
 
 
@@ -638,15 +639,16 @@ def toolchain_doctor(as_json: bool) -> None:
 @toolchain.command(name="install")
 @click.option("--host", "host", is_flag=True, required=True, help="Install the host tools (Debian/Ubuntu, apt).")
 @click.option("--print", "print_only", is_flag=True, help="Only print the command.")
-def toolchain_install(host: bool, print_only: bool) -> None:
+@click.pass_context
+def toolchain_install(ctx: click.Context, host: bool, print_only: bool) -> None:
     """Install the pinned toolchain tools on this machine (apt-get)."""
     from .toolchain.doctor import host_install_command, install_host_tools
-    from .ui import RichReporter, console
+    from .ui import console
 
     if print_only:
         click.echo(host_install_command())
         return
-    with RichReporter(verbose=True) as reporter:
+    with reporter_for(ctx, verbose=True) as reporter:
         install_host_tools(reporter)
     console.print("[green]host tools installed[/]; check with: motivus toolchain doctor")
 
