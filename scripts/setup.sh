@@ -37,6 +37,13 @@ if [ "${#wanted[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q </dev/null
     $SUDO apt-get install -y -q --no-install-recommends "${wanted[@]}" </dev/null
+    # Debian's docker-registry starts a registry on every interface (port 5000) when systemd
+    # runs; the kit only needs the program (its tests start one on 127.0.0.1 and stop it), so
+    # a registry this set-up just installed is not left running.
+    if printf '%s\n' "${wanted[@]}" | grep -qx 'docker-registry' && command -v systemctl >/dev/null 2>&1 \
+            && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
 else
     echo "all installed"
 fi
