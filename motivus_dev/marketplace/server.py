@@ -331,12 +331,9 @@ class MarketplaceApp:
         writer = await self._writer(request)
         if isinstance(writer, Response):
             return writer
-        body = await _json_body(request)
-        if isinstance(body, Response):
-            return body
-        fields = body.get("algorithm") if isinstance(body, dict) else None
-        if not isinstance(fields, dict):
-            return _errors(422, {"algorithm": ["can't be blank"]})
+        fields = await _json_object(request, "algorithm")
+        if isinstance(fields, Response):
+            return fields
         changes = _algorithm_changes(fields, ("name", "cost", "charge_schema"))
         name = fields.get("name")
         if isinstance(changes, Response):
@@ -374,12 +371,9 @@ class MarketplaceApp:
         if isinstance(found, Response):
             return found
         principal, algorithm = found
-        body = await _json_body(request)
-        if isinstance(body, Response):
-            return body
-        fields = body.get("algorithm") if isinstance(body, dict) else None
-        if not isinstance(fields, dict):
-            return _errors(422, {"algorithm": ["can't be blank"]})
+        fields = await _json_object(request, "algorithm")
+        if isinstance(fields, Response):
+            return fields
         changes = _algorithm_changes(fields, ())
         if isinstance(changes, Response):
             return changes
@@ -403,12 +397,9 @@ class MarketplaceApp:
         if isinstance(found, Response):
             return found
         _, algorithm = found
-        body = await _json_body(request)
-        if isinstance(body, Response):
-            return body
-        fields = body.get("algorithm_user") if isinstance(body, dict) else None
-        if not isinstance(fields, dict):
-            return _errors(422, {"algorithm_user": ["can't be blank"]})
+        fields = await _json_object(request, "algorithm_user")
+        if isinstance(fields, Response):
+            return fields
         who, role = fields.get("username_or_email"), fields.get("role")
         errors: Dict[str, List[str]] = {}
         if not isinstance(who, str) or not who:
@@ -567,6 +558,19 @@ async def _json_body(request: Request) -> Any:
         return _errors(422, {"detail": "the JSON body nests too deeply"})
     except ValueError:
         return _errors(400, {"detail": "the body is not valid JSON"})
+
+
+async def _json_object(request: Request, key: str) -> Any:
+    """The object under ``key`` of the request's JSON body (``{"algorithm": {...}}``), or
+    the response refusing the body: 400/422 as :func:`_json_body`, 422 "can't be blank"
+    when ``key`` is not an object."""
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    fields = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(fields, dict):
+        return _errors(422, {key: ["can't be blank"]})
+    return fields
 
 
 async def _read_form(request: Request) -> Any:
