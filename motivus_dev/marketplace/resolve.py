@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.api import RegistryClient, redact
+from motivus_dev.package import atomic_write
 from motivus_dev.reporter import NullReporter, Reporter
 
 
@@ -78,19 +77,7 @@ def _cached(cache_dir: Path, digest: Optional[str]) -> Optional[bytes]:
 
 
 def _store(cache_dir: Path, digest: str, data: bytes) -> None:
-    path = _cache_path(cache_dir, digest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees all or nothing
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(_cache_path(cache_dir, digest), data)  # a concurrent reader sees all or nothing
 
 
 def _locks_path(cache_dir: Path) -> Path:
@@ -109,19 +96,7 @@ def _record_lock(cache_dir: Path, key: str, digests: Dict[str, str]) -> None:
     """Add one entry to the lock file (atomically: a concurrent reader sees old or new)."""
     locks = _read_locks(cache_dir)
     locks[key] = digests
-    path = _locks_path(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".locks-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(locks, out, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(_locks_path(cache_dir), json.dumps(locks, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def pick_version(versions: List[Dict[str, Any]], name: str, version: str, registry: str) -> Dict[str, Any]:
