@@ -197,15 +197,7 @@ class ClusterWorker:
         body = event.body
         try:
             package = self.packages.intern_wire(body.get("wasm"), body.get("loader"))  # type: ignore[arg-type]
-            spec = TaskSpec(
-                package=package,
-                params=body.get("params"),
-                arguments=body.get("arguments"),
-                preload_files=body.get("preload_files"),
-                result_files=body.get("result_files"),
-                data_link=body.get("data_link") or None,
-                release_inputs=True,
-            )
+            spec = TaskSpec.from_body(package, body)
             result = await self.pool.run(spec, label=event.tid[:8])
         except MotivusError as exc:
             from motivus_dev.runtime.task import TaskResult

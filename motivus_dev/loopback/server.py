@@ -319,16 +319,7 @@ class LoopbackServer:
         else:
             # Only small fields and the shared package are kept per queued task: the frame's
             # own copy of the wasm and loader is dropped with `body` after this function.
-            spec = TaskSpec(
-                package=package,
-                params=body.get("params"),
-                arguments=body.get("arguments"),
-                preload_files=body.get("preload_files"),
-                result_files=body.get("result_files"),
-                data_link=body.get("data_link") or None,
-                data_sha256=body.get("data_sha256") if isinstance(body.get("data_sha256"), str) else None,
-                release_inputs=True,  # used once: big preload files are freed once node has them
-            )
+            spec = TaskSpec.from_body(package, body)
             task = asyncio.ensure_future(self._run_task(conn, action.topic, action.ref, spec))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from motivus_dev.runtime.package import Package
 from motivus_dev.waterbear.codec import EMPTY_BODY, decode_body, decode_output, encode_output
@@ -29,6 +29,23 @@ class TaskSpec:
     # handed to node, so that big inputs are not held while the task runs. The spec cannot
     # be run again then. The loopback server sets it: its specs are used once.
     release_inputs: bool = False
+
+    @classmethod
+    def from_body(cls, package: Package, body: Mapping[str, Any]) -> "TaskSpec":
+        """The spec of a Waterbear task body (the loopback's and ``motivus worker``'s), used
+        once: only the small fields are kept, and big preload files are freed once node has
+        them."""
+        data_sha256 = body.get("data_sha256")
+        return cls(
+            package=package,
+            params=body.get("params"),
+            arguments=body.get("arguments"),
+            preload_files=body.get("preload_files"),
+            result_files=body.get("result_files"),
+            data_link=body.get("data_link") or None,
+            data_sha256=data_sha256 if isinstance(data_sha256, str) else None,
+            release_inputs=True,
+        )
 
 
 @dataclass
