@@ -565,7 +565,7 @@ def toolchain_push(ctx: click.Context, names: Tuple[str, ...], registry: str, ve
         if not as_json:
             console.print(f"[green]pushed[/] {pushed[name]}")
     if as_json:
-        click.echo(json.dumps({"pushed": pushed}, indent=2))
+        click.echo(json.dumps({"ok": True, "pushed": pushed}, indent=2))
 
 
 @toolchain.command(name="list")

@@ -264,6 +264,7 @@ def test_toolchain_push_command_reports_the_digest_as_json(docker_client: Docker
     result = CliRunner().invoke(main, ["toolchain", "push", "mvcc", "--registry", docker_registry, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert report["ok"] is True
     again = docker_exec.push_image("mvcc", docker_registry, RecordingReporter(), docker_client)
     assert report["pushed"]["mvcc"] == again  # the same image, the same digest
     bad = CliRunner().invoke(main, ["toolchain", "push", "mvcc", "--registry", "127.0.0.1:1", "--json"])
