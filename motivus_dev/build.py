@@ -304,11 +304,12 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
             project / str(config.build.filesystem), exclude=[project / ".motivus", project / "build", project / ".git"]
         )
         try:
-            check_zip(outputs["data"])  # what `motivus test`, loopback and the workers' pool check
+            # what `motivus test`, loopback and the workers' pool check
+            check_zip(outputs["data"], what=f"the packed filesystem ({config.build.filesystem}) would be "
+                      "refused when tasks run: ")
         except UnsafeInputError as exc:
             raise BuildError(
-                f"the packed filesystem ({config.build.filesystem}) would be refused when tasks run: "
-                + exc.message.replace("data_link: ", ""),
+                exc.message,
                 hint="make the filesystem directory smaller (fewer or smaller files), or ship big data "
                 "as preload_files",
             ) from exc

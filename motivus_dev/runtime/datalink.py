@@ -73,46 +73,47 @@ def split_expected_hash(link: str) -> Tuple[str, Optional[str]]:
     return link, None
 
 
-def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS) -> None:
-    """Raise :class:`UnsafeInputError` unless ``data`` is a zip that is safe to unpack."""
+def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS, what: str = "data_link: ") -> None:
+    """Raise :class:`UnsafeInputError` unless ``data`` is a zip that is safe to unpack; its
+    message starts with ``what`` (the build, which checks its own zip, names it otherwise)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnsafeInputError(f"data_link: not a zip archive ({exc})") from exc
+        raise UnsafeInputError(what + f"not a zip archive ({exc})") from exc
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_entries:
             raise UnsafeInputError(
-                f"data_link: the zip has {len(infos)} entries, more than the limit of {limits.max_entries}"
+                what + f"the zip has {len(infos)} entries, more than the limit of {limits.max_entries}"
             )
         total = 0
         for info in infos:
             name = info.filename
             if name.startswith("/") or name.startswith("\\") or (len(name) > 1 and name[1] == ":"):
-                raise UnsafeInputError(f"data_link: the zip entry {name!r} has an absolute path")
+                raise UnsafeInputError(what + f"the zip entry {name!r} has an absolute path")
             parts = name.replace("\\", "/").split("/")
             if ".." in parts:
-                raise UnsafeInputError(f"data_link: the zip entry {name!r} contains '..'")
+                raise UnsafeInputError(what + f"the zip entry {name!r} contains '..'")
             if "\0" in name:
-                raise UnsafeInputError(f"data_link: the zip entry {name!r} contains a NUL byte")
+                raise UnsafeInputError(what + f"the zip entry {name!r} contains a NUL byte")
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise UnsafeInputError(f"data_link: the zip entry {name!r} is a symbolic link")
+                raise UnsafeInputError(what + f"the zip entry {name!r} is a symbolic link")
             if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and stat.S_IFMT(mode):
-                raise UnsafeInputError(f"data_link: the zip entry {name!r} is not a regular file or directory")
+                raise UnsafeInputError(what + f"the zip entry {name!r} is not a regular file or directory")
             if info.file_size > limits.max_entry_bytes:
                 raise UnsafeInputError(
-                    f"data_link: the zip entry {name!r} unpacks to {info.file_size} bytes, "
+                    what + f"the zip entry {name!r} unpacks to {info.file_size} bytes, "
                     f"more than the limit of {limits.max_entry_bytes}"
                 )
             total += info.file_size
             if total > limits.max_total_bytes:
-                raise UnsafeInputError(f"data_link: the zip unpacks to more than {limits.max_total_bytes} bytes")
+                raise UnsafeInputError(what + f"the zip unpacks to more than {limits.max_total_bytes} bytes")
             if info.file_size > (1 << 20):
                 ratio = info.file_size / max(info.compress_size, 1)
                 if ratio > limits.max_ratio:
                     raise UnsafeInputError(
-                        f"data_link: the zip entry {name!r} has a compression ratio of {ratio:.0f}, "
+                        what + f"the zip entry {name!r} has a compression ratio of {ratio:.0f}, "
                         f"more than the limit of {limits.max_ratio:.0f} (a zip bomb?)"
                     )
         # Sizes in the directory can lie: every entry must inflate to exactly its declared
@@ -121,13 +122,13 @@ def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS) -> None:
         for info in infos:
             lie = size_lie(raw, info)
             if lie is not None:
-                raise UnsafeInputError(f"data_link: the zip entry {info.filename!r} {lie}")
+                raise UnsafeInputError(what + f"the zip entry {info.filename!r} {lie}")
         try:
             bad = archive.testzip()
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
-            raise UnsafeInputError(f"data_link: the zip is corrupt ({exc})") from exc
+            raise UnsafeInputError(what + f"the zip is corrupt ({exc})") from exc
         if bad is not None:
-            raise UnsafeInputError(f"data_link: the zip entry {bad!r} is corrupt (CRC mismatch)")
+            raise UnsafeInputError(what + f"the zip entry {bad!r} is corrupt (CRC mismatch)")
 
 
 class DataLinkStore:

@@ -16,8 +16,6 @@ from motivus_dev.toolchain import images
 from motivus_dev.toolchain.registry import NAMES
 from motivus_dev.toolchain.registry import toolchain as toolchain_named
 
-TOOLCHAIN_NAMES = NAMES
-
 
 @dataclass(frozen=True)
 class Check:
@@ -48,7 +46,7 @@ def _sudo() -> List[str]:
     return [] if os.geteuid() == 0 else ["sudo"]
 
 
-def pinned_packages(names: Sequence[str], toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[str]:
+def pinned_packages(names: Sequence[str], toolchains: Sequence[str] = NAMES) -> List[str]:
     """``NAME=VERSION`` (or ``NAME``) for the given packages, as the toolchains pin them."""
     pins = {}
     for toolchain in toolchains:
@@ -57,7 +55,7 @@ def pinned_packages(names: Sequence[str], toolchains: Sequence[str] = TOOLCHAIN_
     return [pins.get(name, name) for name in names]
 
 
-def host_install_commands(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[List[str]]:
+def host_install_commands(toolchains: Sequence[str] = NAMES) -> List[List[str]]:
     """The apt-get commands (argv lists) that install the toolchains' pinned host tools."""
     wanted: List[str] = []
     for toolchain in toolchains:
@@ -72,7 +70,7 @@ def host_install_commands(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[L
     ]
 
 
-def host_install_command(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> str:
+def host_install_command(toolchains: Sequence[str] = NAMES) -> str:
     """The shell command line for `motivus toolchain install --host` (Debian/Ubuntu)."""
     return " && ".join(shlex.join(argv) for argv in host_install_commands(toolchains))
 
@@ -82,7 +80,7 @@ def _apt_fix(packages: Sequence[str]) -> str:
                       + pinned_packages(packages))
 
 
-def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
+def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = NAMES) -> List[Check]:
     """Check the host tools (and files) the build scripts use, with their versions."""
     checks: List[Check] = []
     for kind in (toolchain_named(name) for name in toolchains):
@@ -107,7 +105,7 @@ def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = TOOLCHAIN_N
     return checks
 
 
-def check_docker(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
+def check_docker(toolchains: Sequence[str] = NAMES) -> List[Check]:
     """Check the docker SDK, the engine and the pinned toolchain images."""
     from motivus_dev.toolchain import docker as docker_exec  # lazy: keeps doctor importable without the SDK
 
@@ -165,13 +163,13 @@ def check_browsers() -> List[Check]:
     return checks
 
 
-def run_doctor(toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> List[Check]:
+def run_doctor(toolchains: Sequence[str] = NAMES) -> List[Check]:
     """Every check: engine and images first, then the host tools, the task sandbox and the
     browsers."""
     return check_docker(toolchains) + check_host_tools(toolchains=toolchains) + check_sandbox() + check_browsers()
 
 
-def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = TOOLCHAIN_NAMES) -> None:
+def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = NAMES) -> None:
     """Run the apt-get commands of :func:`host_install_commands`, streaming their output."""
     if not Path("/usr/bin/apt-get").exists():
         raise ToolchainError(
