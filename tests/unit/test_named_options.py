@@ -72,3 +72,10 @@ def test_the_checker_catches_a_wrong_option() -> None:
     assert problems_in(["build", "--profile", "debug"]) == ["--profile is not an option of 'build'"]
     assert problems_in(["marketplace", "user", "add", "alice"]) == []
     assert problems_in(["toolchain", "bake"]) == ["'bake' is not a subcommand of 'toolchain'"]
+
+
+def test_the_cli_offers_exactly_the_registered_toolchains() -> None:
+    from motivus_dev.cli import TOOLCHAIN_CHOICE
+    from motivus_dev.toolchain.registry import NAMES
+
+    assert tuple(TOOLCHAIN_CHOICE.choices) == NAMES
