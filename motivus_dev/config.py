@@ -13,12 +13,11 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from .errors import ConfigError
 from .resources import doc
-from .toolchain.registry import TOOLCHAINS
+from .toolchain.plan import PROFILES
+from .toolchain.registry import NAMES, TOOLCHAINS
 
 CONFIG_FILE = "motivus.yml"
-COMPILERS = tuple(TOOLCHAINS)
 LANGS_BY_COMPILER = {name: t.langs for name, t in TOOLCHAINS.items()}
-PROFILES = ("release", "debug")
 METADATA_KEYS = (
     "short_description",
     "long_description",
@@ -256,7 +255,7 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
         ("compiler", "source", "filesystem", "lang", "toolchain_version", "profile", "cflags", "ldflags"),
     )
     compiler = reader.string(build, "build.compiler", required=True) or ""
-    if compiler not in COMPILERS:
+    if compiler not in NAMES:
         raise reader.fail(
             "build.compiler",
             f"is {compiler!r}, not a known compiler",

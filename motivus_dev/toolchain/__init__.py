@@ -8,6 +8,6 @@ missing and how to fix it.
 
 from __future__ import annotations
 
-from motivus_dev.toolchain.plan import TOOLCHAINS, BuildInput, BuildPlan, Mount, make_plan
+from motivus_dev.toolchain.plan import BuildInput, BuildPlan, Mount, make_plan
 
-__all__ = ["TOOLCHAINS", "BuildInput", "BuildPlan", "Mount", "make_plan"]
+__all__ = ["BuildInput", "BuildPlan", "Mount", "make_plan"]

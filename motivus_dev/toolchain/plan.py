@@ -17,8 +17,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.toolchain.registry import BY_LANG
 
-#: Toolchain per source language.
-TOOLCHAINS: Dict[str, str] = BY_LANG
 PROFILES = ("release", "debug")
 
 #: Where the project is mounted in the container, and where the image keeps its script.
@@ -130,7 +128,7 @@ def make_plan(inp: BuildInput, *, image: str, host_script: Path, uid: int, gid: 
     executor runs, ``uid``/``gid`` the caller's ids (the container runs as them, so the files
     it writes in the project belong to the caller).
     """
-    toolchain = TOOLCHAINS.get(inp.lang)
+    toolchain = BY_LANG.get(inp.lang)
     if toolchain is None:
         raise ConfigError(
             f"unknown language '{inp.lang}'", hint="motivus.yml 'lang' must be rust, c or cpp"
