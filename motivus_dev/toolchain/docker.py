@@ -249,10 +249,10 @@ def pull_image(toolchain: str, registry: str, reporter: Reporter,
     cli = docker_client or client()
     target = images.image_for(toolchain)
     remote = target.in_registry(registry)
+    repository = target.repository_in(registry)
     reporter.step(f"pulling {remote}")
     try:
         digest = cli.images.get_registry_data(remote).id
-        repository = remote.rsplit(":", 1)[0]
         image = cli.images.pull(f"{repository}@{digest}")
     except (sdk.errors.DockerException, OSError, ConnectionError) as exc:
         reporter.warning(f"could not pull {remote} ({_first_line(exc)}): the image will be built")
@@ -290,7 +290,7 @@ def push_image(toolchain: str, registry: str, reporter: Reporter,
             hint=f"rebuild it: motivus toolchain build {toolchain}",
         )
     remote = target.in_registry(registry)
-    repository = remote.rsplit(":", 1)[0]
+    repository = target.repository_in(registry)
     reporter.step(f"pushing {remote}")
     try:
         image.tag(repository, target.version)

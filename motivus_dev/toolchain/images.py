@@ -35,9 +35,13 @@ class ToolchainImage:
         """The image reference ``repository:version``."""
         return f"{self.repository}:{self.version}"
 
+    def repository_in(self, registry: str) -> str:
+        """This image's repository in ``registry`` (``host:port``)."""
+        return f"{registry.rstrip('/')}/{self.repository}"
+
     def in_registry(self, registry: str) -> str:
-        """The reference under which ``registry`` (``host:port``) keeps this image."""
-        return f"{registry.rstrip('/')}/{self.repository}:{self.version}"
+        """The reference under which ``registry`` keeps this image."""
+        return f"{self.repository_in(registry)}:{self.version}"
 
 
 def versions_file(root: Optional[Path] = None) -> Path:

@@ -218,7 +218,8 @@ def test_an_image_in_the_registry_not_built_from_the_kits_files_is_not_used(
     impostor = images.image_for("mvrc").in_registry(docker_registry)
     docker_client.images.get(base).tag(impostor)
     try:
-        docker_client.images.push(impostor.rsplit(":", 1)[0], tag=images.image_for("mvrc").version)
+        mvrc = images.image_for("mvrc")
+        docker_client.images.push(mvrc.repository_in(docker_registry), tag=mvrc.version)
     finally:
         docker_client.images.remove(impostor)
     reporter = RecordingReporter()
