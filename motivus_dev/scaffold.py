@@ -30,13 +30,17 @@ LANGS = ("rust", "c", "cpp")
 ANSWERS_FILE = ".copier-answers.yml"
 #: What a project's ``.copier-answers.yml`` records as its template (``_src_path``): the same
 #: on every machine. Copier hands it to git, which the kit points at this machine's template
-#: repository with ``url.<repository>/.insteadOf`` (see :func:`_template_urls`).
+#: repository with ``url.<repository>/.insteadOf`` (see :func:`_resolved_on_this_machine`).
 TEMPLATE_URL_SCHEME = "motivus-template://"
+
+
+def _git_address(lang: str) -> str:
+    return f"{TEMPLATE_URL_SCHEME}{lang}/"
 
 
 def template_url(lang: str) -> str:
     """The machine-independent template address of ``lang``, as Copier reads it."""
-    return f"git+{TEMPLATE_URL_SCHEME}{lang}/"
+    return f"git+{_git_address(lang)}"
 
 
 def _lang_of(recorded: str) -> Optional[str]:
@@ -51,18 +55,19 @@ def _lang_of(recorded: str) -> Optional[str]:
 
 
 @contextlib.contextmanager
-def _template_urls(repos: Mapping[str, Path]) -> Iterator[None]:
-    """While Copier runs, git resolves each template address to this machine's repository
+def _resolved_on_this_machine(lang: str, repo: Path) -> Iterator[None]:
+    """While Copier runs, git resolves the template address of ``lang`` to ``repo``
     (``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n``, git 2.31+), after any the caller set.
     Copier runs git through plumbum, whose environment is a copy of ``os.environ`` taken
     when plumbum is first imported: both are set."""
     from plumbum import local
 
-    start = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
-    variables = {"GIT_CONFIG_COUNT": str(start + len(repos))}
-    for offset, (lang, repo) in enumerate(sorted(repos.items())):
-        variables[f"GIT_CONFIG_KEY_{start + offset}"] = f"url.{repo.resolve().as_posix()}/.insteadOf"
-        variables[f"GIT_CONFIG_VALUE_{start + offset}"] = template_url(lang)[len("git+"):]
+    n = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    variables = {
+        "GIT_CONFIG_COUNT": str(n + 1),
+        f"GIT_CONFIG_KEY_{n}": f"url.{repo.resolve().as_posix()}/.insteadOf",
+        f"GIT_CONFIG_VALUE_{n}": _git_address(lang),
+    }
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
     try:
@@ -322,8 +327,7 @@ def new_project(
     _check_target(destination)
     answers = dict(data or {})
     answers["name"] = name
-    with _template_urls({lang: source_repo}):
-        _run_copier("copy", destination, template_url(lang), answers, f"v{version}", defaults)
+    _run_copier("copy", destination, lang, source_repo, answers, f"v{version}", defaults)
     initialised = False
     if git and not _inside_git_worktree(destination.parent):
         _git(destination, "init", "-q")
@@ -349,25 +353,29 @@ def _commit_as_user(repo: Path, message: str) -> None:
 def _run_copier(
     operation: str,
     destination: Path,
-    src: str,
+    lang: str,
+    repo: Path,
     answers: Mapping[str, str],
     ref: str,
     defaults: bool,
 ) -> None:
+    """Run Copier on the template of ``lang`` (kept in ``repo`` on this machine); an update
+    reads the address from the project's answers, which resolves to ``repo`` as well."""
     import copier
     from copier.errors import CopierError
 
     try:
-        if operation == "copy":
-            copier.run_copy(
-                src, destination, data=dict(answers), vcs_ref=ref, defaults=defaults,
-                quiet=True, unsafe=False, cleanup_on_error=True,
-            )
-        else:
-            copier.run_update(
-                destination, data=dict(answers), vcs_ref=ref, defaults=defaults, overwrite=True,
-                quiet=True, unsafe=False, skip_answered=True, conflict="inline",
-            )
+        with _resolved_on_this_machine(lang, repo):
+            if operation == "copy":
+                copier.run_copy(
+                    template_url(lang), destination, data=dict(answers), vcs_ref=ref, defaults=defaults,
+                    quiet=True, unsafe=False, cleanup_on_error=True,
+                )
+            else:
+                copier.run_update(
+                    destination, data=dict(answers), vcs_ref=ref, defaults=defaults, overwrite=True,
+                    quiet=True, unsafe=False, skip_answered=True, conflict="inline",
+                )
     except CopierError as exc:
         raise ScaffoldError(f"template {operation} failed: {exc}") from exc
     except ValueError as exc:  # Copier reports invalid answers (validators) this way
@@ -432,8 +440,7 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
         )
     old = str(answers.get("_commit", "?")).lstrip("v")
     new = template_version(lang)
-    with _template_urls({lang: repo}):
-        _run_copier("update", project, template_url(lang), dict(data or {}), f"v{new}", defaults)
+    _run_copier("update", project, lang, repo, dict(data or {}), f"v{new}", defaults)
     changed = _git(project, "diff", "--name-only").split()
     conflicts = [
         project / name for name in changed
