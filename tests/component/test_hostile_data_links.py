@@ -158,46 +158,30 @@ def test_the_zip_check_counts_what_entries_really_inflate_to() -> None:
     check_zip(honest.getvalue())
 
 
-def test_the_download_cache_keeps_checked_archives_by_content_and_revalidates(tmp_path: Path) -> None:
-    import http.server
+def test_the_download_cache_keeps_checked_archives_by_content_and_revalidates(tmp_path: Path, http_dir: str) -> None:
     import os
 
     root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/d.zip"
+    url = f"{http_dir}/d.zip"
     store = DataLinkStore(tmp_path / "cache")
-    try:
-        (root / "d.zip").write_bytes(lying_zip())
-        with pytest.raises(UnsafeInputError):
-            store.load(url)
-        assert not list((tmp_path / "cache").glob("*.zip"))  # a refused archive is never kept
+    (root / "d.zip").write_bytes(lying_zip())
+    with pytest.raises(UnsafeInputError):
+        store.load(url)
+    assert not list((tmp_path / "cache").glob("*.zip"))  # a refused archive is never kept
 
-        def zip_of(text: bytes, mtime: float) -> bytes:
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w") as archive:
-                archive.writestr("a.txt", text)
-            (root / "d.zip").write_bytes(buf.getvalue())
-            os.utime(root / "d.zip", (mtime, mtime))
-            return buf.getvalue()
+    def zip_of(text: bytes, mtime: float) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as archive:
+            archive.writestr("a.txt", text)
+        (root / "d.zip").write_bytes(buf.getvalue())
+        os.utime(root / "d.zip", (mtime, mtime))
+        return buf.getvalue()
 
-        first = zip_of(b"one", time.time() - 100)
-        assert store.load(url).data == first
-        assert [p.name for p in (tmp_path / "cache").glob("*.zip")] == [f"{store.load(url).sha256}.zip"]
-        second = zip_of(b"two", time.time())
-        assert store.load(url).data == second  # the URL is revalidated: a changed file is seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    first = zip_of(b"one", time.time() - 100)
+    assert store.load(url).data == first
+    assert [p.name for p in (tmp_path / "cache").glob("*.zip")] == [f"{store.load(url).sha256}.zip"]
+    second = zip_of(b"two", time.time())
+    assert store.load(url).data == second  # the URL is revalidated: a changed file is seen
 
 
 def test_the_loopback_stops_at_once_while_a_download_drips(tmp_path: Path, drip_server: str) -> None:

@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import http.server
 import io
 import os
 import signal
 import stat
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Dict, TypeVar
 
 import pytest
 
@@ -232,26 +230,6 @@ def test_data_link_local_path_and_file_url(tmp_path: Path) -> None:
             assert base64.b64decode(out["/out/extra.txt"]) == b"preloaded"
 
     with_pool(go, tmp_path, workers=1)
-
-
-@pytest.fixture
-def http_dir(tmp_path: Path) -> Iterator[str]:
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_data_link_http_verified_and_cached(tmp_path: Path, http_dir: str) -> None:
