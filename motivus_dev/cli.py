@@ -139,13 +139,6 @@ def main(ctx: click.Context, debug: bool, project_dir: Path) -> None:
     load_dotenv(project_dir)
 
 
-def _not_yet(command: str, arrives_with: str) -> None:
-    raise UsageError(
-        f"'motivus {command}' is not available in this version of the kit yet",
-        hint=f"it arrives with {arrives_with}",
-    )
-
-
 # --------------------------------------------------------------------------- new / update
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 
 def read_dotenv(path: Path) -> Dict[str, str]:
@@ -33,12 +33,3 @@ def load_dotenv(directory: Path) -> Dict[str, str]:
             os.environ[key] = value
             added[key] = value
     return added
-
-
-def lookup(*names: str) -> Optional[tuple]:
-    """The first of ``names`` that is set: ``(name, value)``, or None."""
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return name, value
-    return None

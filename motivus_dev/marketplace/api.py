@@ -25,7 +25,6 @@ ALGORITHMS_PATH = "/api/package_registry/algorithms/"
 REGISTRY_URL_VAR = "MOTIVUS_MARKETPLACE_URL"
 REPO_HOST_VAR = "ALGORITHM_REPO_HOST"  # host:port, as the published 2.4.0 client reads it
 PERSONAL_TOKEN_VARS = ("MOTIVUS_PERSONAL_ACCESS_TOKEN", "PERSONAL_ACCESS_TOKEN")
-APPLICATION_TOKEN_VARS = ("APPLICATION_TOKEN", "MOTIVUS_APPLICATION_TOKEN")
 #: Statuses worth another try: the proxy or the server is momentarily unavailable.
 TRANSIENT_STATUSES = (502, 503, 504)
 
@@ -100,13 +99,6 @@ def personal_token_from_env(
     environment, then in ``dotenv`` (the docs put it in ``.env``).
     """
     return _token_from(PERSONAL_TOKEN_VARS, environ, dotenv)
-
-
-def application_token_from_env(
-    environ: Optional[Mapping[str, str]] = None, dotenv: Optional[Path] = None
-) -> Tuple[Optional[str], Optional[str]]:
-    """The application token (``APPLICATION_TOKEN``) and where it was read from."""
-    return _token_from(APPLICATION_TOKEN_VARS, environ, dotenv)
 
 
 def error_fields(response: "httpx.Response") -> Dict[str, List[str]]:

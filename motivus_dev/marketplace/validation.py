@@ -22,7 +22,7 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Dict, Optional, Sequence, Tuple
 
 from motivus_dev.errors import PackageError
 from motivus_dev.ziptools import size_lie
@@ -344,8 +344,3 @@ def extract_package(
                     if lie is not None:
                         raise PackageRejected(f"entry {info.filename!r} in the data zip {lie}")
     return result
-
-
-def describe_rejection(exc: PackageRejected) -> List[str]:
-    """The API error list of a refusal."""
-    return [exc.reason]
