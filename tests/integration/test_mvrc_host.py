@@ -33,7 +33,7 @@ def _require_tools() -> None:
     if shutil.which("wasm-opt") is None:
         pytest.skip("wasm-opt is missing (apt-get install binaryen)")
     if shutil.which("node") is None:
-        pytest.skip("node is missing")
+        pytest.skip("node is missing (apt-get install nodejs)")
 
 
 def make_project(parent: Path, crate: str) -> Path:
