@@ -30,10 +30,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from motivus_dev.envfile import read_dotenv
 from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
-from motivus_dev.waterbear import ClientSession, HandshakeRefused, Joined, ResultEvent, result_files
+from motivus_dev.waterbear import CLUSTER_HOST, ClientSession, HandshakeRefused, Joined, ResultEvent, result_files
 from motivus_dev.waterbear.frames import Send, heartbeat
 
-CLUSTER_URI = "wss://waterbear.api.motivus.cl/client_socket/websocket"
+CLUSTER_URI = f"wss://{CLUSTER_HOST}/client_socket/websocket"
 LOOPBACK_URI = "ws://localhost:7070/client_socket/websocket"
 HEARTBEAT_SECONDS = 3.0
 

@@ -20,10 +20,9 @@ from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import WorkerPool
 from motivus_dev.runtime.task import TaskSpec
+from motivus_dev.waterbear import CLUSTER_HOST
 from motivus_dev.waterbear.frames import Send
 from motivus_dev.waterbear.worker import HEARTBEAT_SECONDS, AbortTask, Refused, RunTask, WorkerSession
-
-DEFAULT_BACKEND = "waterbear.api.motivus.cl"
 
 
 class TokenRefused(ProtocolError):
@@ -36,7 +35,7 @@ class WorkerOptions:
     ``--no-tls``, ``--token``) and the pool's limits."""
 
     threads: int = 1
-    backend_host: str = DEFAULT_BACKEND
+    backend_host: str = CLUSTER_HOST
     tls: bool = True
     token: Optional[str] = None
     memory_mb: int = 2048
@@ -113,7 +112,7 @@ class ClusterWorker:
                     await self._connection()
                 except TokenRefused:
                     raise
-                except (OSError, MotivusError, asyncio.TimeoutError, Exception) as exc:
+                except Exception as exc:  # a lost connection, a refused frame: try again
                     if self._stop.is_set():
                         break
                     self.reporter.warning(

@@ -21,7 +21,12 @@ from motivus_dev.waterbear.codec import (
 from motivus_dev.waterbear.frames import Send, failure_payload, result_frame, result_payload
 from motivus_dev.waterbear.server import Close, Session, StartTask
 
+#: The platform's cluster: drivers connect to ``wss://HOST/client_socket/websocket``,
+#: workers to ``wss://HOST/socket/websocket``.
+CLUSTER_HOST = "waterbear.api.motivus.cl"
+
 __all__ = [
+    "CLUSTER_HOST",
     "ClientSession",
     "Close",
     "EMPTY_BODY",

@@ -79,3 +79,9 @@ def test_the_cli_offers_exactly_the_registered_toolchains() -> None:
     from motivus_dev.toolchain.registry import NAMES
 
     assert tuple(TOOLCHAIN_CHOICE.choices) == NAMES
+
+
+def test_the_cli_names_the_platforms_cluster() -> None:
+    from motivus_dev import cli, waterbear
+
+    assert cli.CLUSTER_HOST == waterbear.CLUSTER_HOST
