@@ -90,7 +90,7 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
     """A digest of everything a build reads (and the kit and toolchain that build it): the
     files the toolchain reads from the sources, the filesystem it packs, motivus.yml. Not
     fixtures, docs, ``.env``, the driver or outputs: editing those needs no build."""
-    from .resources import toolchains_dir
+    from .resources import loader_js_dir, toolchains_dir
     from .toolchain.kind import walk
     from .toolchain.registry import toolchain
 
@@ -107,7 +107,7 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
         files += walk(filesystem, not_inputs)  # packed whole
     # The toolchain's own files (build script, loader runtime) are inputs too.
     files += walk(toolchains_dir() / config.build.compiler)
-    files += walk(Path(__file__).resolve().parent / "loader_js")
+    files += walk(loader_js_dir())
     seen: Set[Path] = set()
     for path in files:
         if path in seen or not path.is_file():
@@ -210,8 +210,9 @@ def _check_host_tools(compiler: str) -> None:
 
 
 def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "auto",
-                  force: bool = False) -> BuildResult:
-    """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``."""
+                  force: bool = False, offline: bool = False) -> BuildResult:
+    """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``; ``offline``
+    downloads nothing (Rust crates from ``vendor/`` or the user's download cache)."""
     started = time.monotonic()
     config = load_config(project_dir)
     check_inside_project(config)
@@ -221,6 +222,11 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     if not force and is_up_to_date(config, image_ref):
         return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
                            time.monotonic() - started)
+    from .toolchain.registry import toolchain as toolchain_named
+
+    for notice in toolchain_named(config.build.compiler).notices(config.project_dir,
+                                                                 config.project_dir / config.build.source):
+        reporter.warning(notice)
     where, reason = choose_toolchain(toolchain)
     if where == "host":
         _check_host_tools(config.build.compiler)
@@ -228,7 +234,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     # The last good package stays until a new one is complete: a failed or interrupted build
     # leaves build/ as it was (its stamp no longer matches the sources, so it is not taken for
     # current, and `motivus push` says so).
-    plan = _plan(config, image_ref)
+    plan = _plan(config, image_ref, where, offline)
     reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where}: {reason})")
     if where == "docker":
         from .toolchain import docker as executor
@@ -258,7 +264,21 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     return BuildResult(config, files, where, reason, False, time.monotonic() - started, warnings)
 
 
-def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":
+#: The host's bundle of trusted certificate authorities (Debian/Ubuntu, then Fedora's): the
+#: steps that download trust what the host trusts (a TLS-inspecting proxy's CA, say).
+CA_BUNDLES = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
+
+
+def shared_cache(compiler: str, where: str) -> Path:
+    """The user's cache that every project's builds share: crates downloaded once, tools
+    built once. One per toolchain and executor: a wasm-bindgen CLI built in the image does
+    not run on an older host's C library."""
+    from .scaffold import cache_dir
+
+    return cache_dir() / "toolchains" / f"{compiler}-{where}"
+
+
+def _plan(config: ProjectConfig, image_ref: str, where: str, offline: bool) -> "BuildPlan":
     from .toolchain.images import host_script
     from .toolchain.plan import BuildInput, make_plan
     from .toolchain.registry import toolchain
@@ -278,6 +298,9 @@ def _plan(config: ProjectConfig, image_ref: str) -> "BuildPlan":
             cflags=" ".join(config.build.cflags),
             ldflags=" ".join(config.build.ldflags),
             extra_env=tuple(sorted(script_env.items())),
+            shared_cache=shared_cache(config.build.compiler, where),
+            ca_file=next((bundle for bundle in CA_BUNDLES if bundle.is_file()), None),
+            offline=offline,
         ),
         image=image_ref,
         host_script=host_script(config.build.compiler),

@@ -229,16 +229,19 @@ def info(ctx: click.Context, field_name: Optional[str], as_json: bool) -> None:
 @click.option("--toolchain", "-t", type=click.Choice(["auto", "docker", "host"]), default="auto", show_default=True,
               help="Where to compile: the toolchain container, the host, or the container when an engine is reachable.")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
+@click.option("--offline", is_flag=True, envvar="MOTIVUS_OFFLINE",
+              help="Download nothing: Rust crates come from vendor/ or the download cache.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the compiler's output.")
 @json_option
 @click.pass_context
-def build(ctx: click.Context, toolchain: str, force: bool, verbose: bool, as_json: bool) -> None:
+def build(ctx: click.Context, toolchain: str, force: bool, offline: bool, verbose: bool, as_json: bool) -> None:
     """Build the project into build/NAME-VERSION.{wasm,js,data.zip,zip}."""
     from .build import build_project
     from .ui import console, files_table
 
     with reporter_for(ctx, verbose) as reporter:
-        result = build_project(_state(ctx).project_dir, reporter, toolchain=toolchain, force=force)
+        result = build_project(_state(ctx).project_dir, reporter, toolchain=toolchain, force=force,
+                               offline=offline)
     if as_json:
         click.echo(json.dumps({
             "ok": True, "package": result.config.package_stem, "up_to_date": result.up_to_date,

@@ -39,3 +39,13 @@ def doc(name: str) -> str:
     """Where this machine's copy of the kit's page ``docs/NAME`` is, for hints: a wheel
     carries the docs as package data, so a pip user has them too."""
     return str(_shipped("docs") / name)
+
+
+def loader_js_dir() -> Path:
+    """The JavaScript of the packages' loaders (the worker harnesses), shipped in the package."""
+    return _PACKAGE_DIR / "loader_js"
+
+
+def loader_js(name: str) -> str:
+    """The text of one loader source, ``common.js`` say."""
+    return (loader_js_dir() / name).read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ worker threads), so a passing case means the shipped files work, not a re-implem
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -96,22 +97,28 @@ class TestReport:
 
 # How engines word the same trap differently (SpiderMonkey, then V8): not a difference.
 _TRAP_WORDING = (("unreachable executed", "unreachable"),)
+# The JS stack console_error_panic_hook puts after a Rust panic's message ("msg\n\nStack:\n\n
+# STACK\n\n"): each engine writes its own.
+_PANIC_STACK = re.compile(r"\n\nStack:\n\n.*?\n{3,}", re.DOTALL)
 
 
-def _engine_neutral(text: str) -> str:
+def engine_neutral(text: str) -> str:
+    """``text`` (a task's stderr) without what differs between JavaScript engines by nature:
+    the words for a trap and the stack a panic hook prints."""
+    text = _PANIC_STACK.sub("\n\nStack: (the engine's)\n\n\n", text)
     for theirs, ours in _TRAP_WORDING:
         text = text.replace(theirs, ours)
     return text
 
 
 def outcome_differences(a: Outcome, b: Outcome) -> List[str]:
-    """The parts of two outcomes of one case that differ, by name (an engine's own wording
-    of a trap is not a difference)."""
+    """The parts of two outcomes of one case that differ, by name (what :func:`engine_neutral`
+    removes is not a difference)."""
     parts = []
     for name in ("data", "files", "stdout", "stderr", "exit_code", "error"):
         mine, theirs = getattr(a, name), getattr(b, name)
         if name == "stderr":
-            mine, theirs = _engine_neutral(mine), _engine_neutral(theirs)
+            mine, theirs = engine_neutral(mine), engine_neutral(theirs)
         if mine != theirs:
             parts.append(name)
     return parts

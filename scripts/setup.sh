@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets up this checkout on a Debian/Ubuntu machine: system packages (the kit's and the
-# toolchains' pinned lists), a virtualenv with the kit in .venv, a running Docker engine and
-# the toolchain images. Idempotent and non-interactive; safe to run again.
+# Sets up this checkout on a Debian/Ubuntu machine (Debian 12 and 13, Ubuntu 24.04): the
+# distribution packages the kit and its tests use (scripts/apt-packages.txt, by name: the
+# toolchain images carry the exact compiler versions, the host takes its distribution's), a
+# virtualenv with the kit in .venv, a running Docker engine and the toolchain images.
+# Idempotent and non-interactive; safe to run again.
 #
 # Environment: MOTIVUS_PYTHON (interpreter for the venv, default python3),
 #              MOTIVUS_SKIP_IMAGES=1 (do not build the toolchain images).
@@ -17,22 +19,18 @@ packages() {  # the package lines of the given files, comments and blanks droppe
     sed -e 's/#.*//' -e 's/[[:space:]]//g' "$@" | grep -v '^$'
 }
 
-missing_packages() {  # the NAME[=VERSION] lines whose exact package is not installed yet
-    local line name want have
-    while read -r line; do
-        name="${line%%=*}"
-        want="${line#*=}"
-        have="$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)"
-        case "$have" in
-            "install ok installed "*)
-                if [ "$line" = "$name" ] || [ "${have##* }" = "$want" ]; then continue; fi ;;
+missing_packages() {  # the package names that are not installed yet
+    local name
+    while read -r name; do
+        case "$(dpkg-query -W -f='${Status}' "$name" 2>/dev/null || true)" in
+            "install ok installed") continue ;;
         esac
-        echo "$line"
+        echo "$name"
     done
 }
 
 say "system packages"
-mapfile -t wanted < <(packages scripts/apt-packages.txt toolchains/*/packages.txt | missing_packages)
+mapfile -t wanted < <(packages scripts/apt-packages.txt | missing_packages)
 if [ "${#wanted[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q </dev/null

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from motivus_dev.wasm_bindgen.wasmfile import encode_u32
+from motivus_dev.wasm.module import encode_u32
 
 WASM_HEADER = b"\x00asm\x01\x00\x00\x00"
 TINY_LOADER = b"// tiny test loader\nonmessage = () => postMessage({body: '', stdout: '', stderr: '', exitCode: 0});\n"

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
 
 from motivus_dev.errors import ToolchainError
 from motivus_dev.reporter import Reporter
-from motivus_dev.resources import toolchains_dir
+from motivus_dev.resources import loader_js_dir, toolchains_dir
 from motivus_dev.toolchain import images
+from motivus_dev.toolchain.kind import Step
 from motivus_dev.toolchain.plan import BuildPlan, build_failure
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -111,9 +112,10 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
              docker_client: Optional["docker_sdk.DockerClient"] = None) -> List[str]:
     """Run ``plan`` in its image and return the script's output lines.
 
-    The project is bind-mounted at ``/project``, the script runs as the plan's uid:gid with
-    the network off and no docker socket; its output streams to ``reporter.output``. The
-    container is removed afterwards. A non-zero exit raises :class:`BuildError`.
+    Each step runs in a fresh container, removed afterwards: the project bind-mounted at
+    ``/project`` and the user's shared cache at ``/motivus-shared``, as the plan's uid:gid, no
+    docker socket, and the network only for a download step. The output streams to
+    ``reporter.output``. A step's non-zero exit raises :class:`BuildError`.
     """
     sdk = _sdk()
     cli = docker_client or client()
@@ -123,17 +125,30 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
         str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in plan.mounts
     }
     output: List[str] = []
+    for step in plan.steps:
+        exit_code = _run_step(plan, step, volumes, cli, sdk, reporter, output)
+        if exit_code != 0:
+            raise build_failure(plan, exit_code, output)
+    return output
+
+
+def _run_step(plan: BuildPlan, step: Step, volumes: Dict[str, Dict[str, str]],
+              cli: "docker_sdk.DockerClient", sdk: Any, reporter: Reporter, output: List[str]) -> int:
+    """Run one step of ``plan`` in a fresh container; its output lines go to ``output``."""
+    network = plan.network_for(step)
     container = None
     try:
         container = cli.containers.create(
             plan.image,
-            command=[plan.container_script],
+            command=[plan.container_script, step.name],
             environment=dict(plan.container_env),
             user=plan.user,
             working_dir=plan.workdir,
             volumes=volumes,
-            network_disabled=plan.network_disabled,
-            network_mode="none" if plan.network_disabled else None,
+            # A download step uses the host's network as the image build does (a proxy on
+            # the host's loopback works); the others have none.
+            network_disabled=not network,
+            network_mode="host" if network else "none",
             labels={"org.motivus.build": plan.toolchain},
         )
         container.start()
@@ -145,7 +160,7 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
         for line in splitter.close():
             output.append(line)
             reporter.output(line)
-        exit_code = int(container.wait().get("StatusCode", -1))
+        return int(container.wait().get("StatusCode", -1))
     except sdk.errors.ImageNotFound as exc:  # removed while we ran: say what to do
         raise ToolchainError(
             f"the toolchain image {plan.image} went away during the build",
@@ -163,9 +178,6 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
                 container.remove(force=True)
             except (sdk.errors.DockerException, OSError):
                 pass  # best effort: the build result matters more than the cleanup
-    if exit_code != 0:
-        raise build_failure(plan, exit_code, output)
-    return output
 
 
 @dataclass(frozen=True)
@@ -331,11 +343,6 @@ def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] =
     return True
 
 
-def loader_js_dir() -> Path:
-    """The Motivus loader sources the mvcc image bundles into each module.js."""
-    return Path(__file__).resolve().parent.parent / "loader_js"
-
-
 def build_context_files(toolchain: str, toolchain_root: Path, loader_dir: Path) -> Dict[str, Path]:
     """The files of an image's build context: archive name -> file on disk (pure)."""
     from motivus_dev.toolchain.registry import toolchain as toolchain_named
@@ -368,9 +375,10 @@ def _context_tar(files: Dict[str, Path]) -> io.BytesIO:
     return buf
 
 
-def ensure_base_image(reporter: Reporter, docker_client: Optional["docker_sdk.DockerClient"] = None) -> None:
-    """Make sure the base image exists: pull it, or make it with debootstrap (the shipped script)."""
-    base = images.base_image()
+def ensure_base_image(base: str, reporter: Reporter,
+                      docker_client: Optional["docker_sdk.DockerClient"] = None) -> None:
+    """Make sure the base image ``base`` (``debian:trixie``) exists: pull it, or make it with
+    debootstrap (the shipped script)."""
     if image_present(base, docker_client):
         return
     script = toolchains_dir() / "base" / "make-base-image.sh"
@@ -391,6 +399,27 @@ def ensure_base_image(reporter: Reporter, docker_client: Optional["docker_sdk.Do
             f"could not make the base image {base}:\n" + "\n".join(lines[-20:]),
             hint=f"run 'sudo sh {script}' (it needs root and debootstrap)",
         )
+
+
+#: Where Debian and Ubuntu keep the certificate authorities a machine adds to the system's
+#: (a TLS-inspecting proxy's, say): update-ca-certificates reads them from here.
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def extra_ca_certificates(directory: Path = LOCAL_CA_DIR) -> str:
+    """The PEM text of the host's local certificate authorities (none: ``""``).
+
+    An image build downloads over TLS; behind a proxy that inspects TLS, the base image does
+    not trust the proxy's certificate, and the host does. Passed as a build argument, used
+    for that download only: the image does not keep it.
+    """
+    texts = []
+    for path in sorted(directory.glob("**/*.crt")) if directory.is_dir() else []:
+        try:
+            texts.append(path.read_text(encoding="ascii").strip())
+        except (OSError, UnicodeDecodeError):
+            continue  # not a PEM file the build could use
+    return "\n".join(texts)
 
 
 def _build_messages(stream: Iterable[Dict[str, Any]], reporter: Reporter) -> Optional[str]:
@@ -415,13 +444,14 @@ def build_image(toolchain: str, reporter: Reporter,
                 docker_client: Optional["docker_sdk.DockerClient"] = None) -> images.ToolchainImage:
     """Build the pinned image of ``toolchain`` from the shipped Dockerfile.
 
-    Makes the ``debian:bookworm`` base first when the engine does not have it. The build uses
-    the host's network (apt inside the build); compile runs never have network.
+    Makes the Debian base first when the engine does not have it. The build uses the host's
+    network (apt, and crates.io for the mvrc image's wasm-bindgen CLI), trusting what the host
+    trusts (:func:`extra_ca_certificates`); compile runs never have network.
     """
     sdk = _sdk()
     cli = docker_client or client()
     target = images.image_for(toolchain)
-    ensure_base_image(reporter, cli)
+    ensure_base_image(target.base, reporter, cli)
     context = _shipped_context(toolchain)
     digest = _digest(context)
     reporter.step(f"building {target.ref}")
@@ -430,7 +460,8 @@ def build_image(toolchain: str, reporter: Reporter,
             fileobj=context,
             custom_context=True,
             tag=target.ref,
-            buildargs={"MOTIVUS_TOOLCHAIN_VERSION": target.version},
+            buildargs={"MOTIVUS_TOOLCHAIN_VERSION": target.version,
+                       "MOTIVUS_EXTRA_CA_CERTS": extra_ca_certificates()},
             labels={images.LABEL_CONTEXT: digest},
             network_mode="host",
             rm=True,

@@ -46,27 +46,23 @@ def _sudo() -> List[str]:
     return [] if os.geteuid() == 0 else ["sudo"]
 
 
-def pinned_packages(names: Sequence[str], toolchains: Sequence[str] = NAMES) -> List[str]:
-    """``NAME=VERSION`` (or ``NAME``) for the given packages, as the toolchains pin them."""
-    pins = {}
-    for toolchain in toolchains:
-        for name, version in images.debian_packages(toolchain):
-            pins[name] = f"{name}={version}" if version else name
-    return [pins.get(name, name) for name in names]
+def host_packages(toolchains: Sequence[str] = NAMES) -> List[str]:
+    """The distribution packages that give the toolchains' host tools, by name only: the
+    images carry the exact versions, the host takes its distribution's own (Debian 12 and 13,
+    Ubuntu 24.04), and the tools' version checks say when one is too old."""
+    wanted: List[str] = []
+    for kind in (toolchain_named(name) for name in toolchains):
+        for packages in [tool.packages for tool in kind.host_tools] + [f.packages for f in kind.host_files]:
+            wanted += [name for name in packages if name not in wanted]
+    return wanted
 
 
 def host_install_commands(toolchains: Sequence[str] = NAMES) -> List[List[str]]:
-    """The apt-get commands (argv lists) that install the toolchains' pinned host tools."""
-    wanted: List[str] = []
-    for toolchain in toolchains:
-        for name, version in images.debian_packages(toolchain):
-            spec = f"{name}={version}" if version else name
-            if spec not in wanted:
-                wanted.append(spec)
+    """The apt-get commands (argv lists) that install the toolchains' host tools."""
     sudo = _sudo()
     return [
         sudo + ["apt-get", "update"],
-        sudo + ["apt-get", "install", "-y", "--no-install-recommends"] + wanted,
+        sudo + ["apt-get", "install", "-y", "--no-install-recommends"] + host_packages(toolchains),
     ]
 
 
@@ -76,8 +72,7 @@ def host_install_command(toolchains: Sequence[str] = NAMES) -> str:
 
 
 def _apt_fix(packages: Sequence[str]) -> str:
-    return shlex.join(_sudo() + ["apt-get", "install", "-y", "--no-install-recommends"]
-                      + pinned_packages(packages))
+    return shlex.join(_sudo() + ["apt-get", "install", "-y", "--no-install-recommends", *packages])
 
 
 def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = NAMES) -> List[Check]:
@@ -95,7 +90,7 @@ def check_host_tools(run: Runner = _run, toolchains: Sequence[str] = NAMES) -> L
                     detail = f"wrong version: {first} (wanted /{tool.expect}/)"
                 else:
                     detail = f"not usable ({' '.join(tool.argv)}: {first or 'exit ' + str(code)})"
-                checks.append(Check(name, False, detail, _apt_fix(tool.packages)))
+                checks.append(Check(name, False, detail, tool.fix or _apt_fix(tool.packages)))
         for needed in kind.host_files:
             name = f"host {kind.name}: {needed.label}"
             if Path(needed.path).exists():
@@ -190,6 +185,6 @@ def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = NAMES) ->
         if proc.wait() != 0:
             raise ToolchainError(
                 f"{shlex.join(argv)} failed with exit code {proc.returncode}",
-                hint="see its output above; on Ubuntu some pinned Debian versions may not exist: "
-                     "build in the container instead (motivus toolchain build)",
+                hint="see its output above; a distribution without one of these packages can still "
+                     "build in the container (motivus toolchain build)",
             )

@@ -48,7 +48,17 @@ def run_plan(plan: BuildPlan, reporter: Reporter) -> List[str]:
         ) from exc
     for path in plan.dirs_to_create():
         path.mkdir(parents=True, exist_ok=True)
-    command = script_command(script, first_line)
+    output: List[str] = []
+    for step in plan.steps:
+        # On the host a step has whatever network the host has; offline is the script's flag.
+        command = script_command(script, first_line) + [step.name]
+        exit_code = _run(command, plan, reporter, output)
+        if exit_code != 0:
+            raise build_failure(plan, exit_code, output)
+    return output
+
+
+def _run(command: List[str], plan: BuildPlan, reporter: Reporter, output: List[str]) -> int:
     try:
         proc = subprocess.Popen(
             command,
@@ -63,14 +73,10 @@ def run_plan(plan: BuildPlan, reporter: Reporter) -> List[str]:
     except OSError as exc:
         raise ToolchainError(f"cannot run {' '.join(command)}: {exc}",
                              hint="motivus toolchain doctor") from exc
-    output: List[str] = []
     assert proc.stdout is not None
     with proc.stdout:
         for raw in proc.stdout:
             line = raw.rstrip("\n").rstrip("\r")
             output.append(line)
             reporter.output(line)
-    exit_code = proc.wait()
-    if exit_code != 0:
-        raise build_failure(plan, exit_code, output)
-    return output
+    return proc.wait()

@@ -29,6 +29,9 @@ class ToolchainImage:
     toolchain: str
     repository: str
     version: str
+    #: the Debian image its Dockerfile starts ``FROM`` (made with debootstrap when it cannot
+    #: be pulled)
+    base: str
 
     @property
     def ref(self) -> str:
@@ -49,13 +52,12 @@ def versions_file(root: Optional[Path] = None) -> Path:
     return (root or toolchains_dir()) / "versions.json"
 
 
-def _load(root: Optional[Path] = None) -> Tuple[str, Dict[str, ToolchainImage]]:
+def _load(root: Optional[Path] = None) -> Dict[str, ToolchainImage]:
     path = versions_file(root)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        base = str(data["base_image"])
         images = {
-            name: ToolchainImage(name, str(entry["image"]), str(entry["version"]))
+            name: ToolchainImage(name, str(entry["image"]), str(entry["version"]), str(entry["base"]))
             for name, entry in data["toolchains"].items()
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -63,17 +65,12 @@ def _load(root: Optional[Path] = None) -> Tuple[str, Dict[str, ToolchainImage]]:
             f"cannot read the toolchain versions from {path}: {exc}",
             hint="the kit's installation is damaged; reinstall motivus-dev",
         ) from exc
-    return base, images
-
-
-def base_image(root: Optional[Path] = None) -> str:
-    """The base image every toolchain Dockerfile starts ``FROM`` (``debian:bookworm``)."""
-    return _load(root)[0]
+    return images
 
 
 def pinned_images(root: Optional[Path] = None) -> Dict[str, ToolchainImage]:
     """Every toolchain's pinned image, by toolchain name."""
-    return _load(root)[1]
+    return _load(root)
 
 
 def image_for(toolchain: str, root: Optional[Path] = None) -> ToolchainImage:

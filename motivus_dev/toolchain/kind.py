@@ -10,7 +10,7 @@ import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 # Directories that are never build inputs: outputs, caches, version control.
 SKIP_DIRS = frozenset({".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"})
@@ -38,6 +38,7 @@ class HostTool:
     argv: Tuple[str, ...]
     expect: str  # a regular expression the version output must match
     packages: Tuple[str, ...]  # Debian packages that provide it
+    fix: Optional[str] = None  # the command that installs it, when apt-get is not the way
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,19 @@ class HostFile:
     label: str
     path: str
     packages: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One run of a toolchain's build script (``build.sh NAME``): a build is a list of them,
+    each in its own container, and only a step that downloads has the network."""
+
+    name: str
+    network: bool = False
+
+
+#: The step every toolchain has: compile the sources, offline.
+COMPILE = Step("compile")
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,8 @@ class Toolchain(abc.ABC):
     image_loader_files: Tuple[str, ...] = ()
     host_tools: Tuple[HostTool, ...] = ()
     host_files: Tuple[HostFile, ...] = ()
+    #: the runs of its build script, in order
+    steps: Tuple[Step, ...] = (COMPILE,)
 
     def input_files(self, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
         """The files of ``source_dir`` the build script reads: what the build's fingerprint
@@ -84,6 +100,11 @@ class Toolchain(abc.ABC):
         """Settings this toolchain's build script reads from the project, as environment
         variables (none by default). Part of the plan, so a change shows in the build."""
         return {}
+
+    def notices(self, project_dir: Path, source_dir: Path) -> List[str]:
+        """What a build of this project should tell its author before compiling (none by
+        default): a project shape this toolchain does not follow, say."""
+        return []
 
     @abc.abstractmethod
     def package(self, out_dir: Path, name: str, version: str) -> Packaged:

@@ -1,6 +1,6 @@
 """Checks every package's module and loader pass before they are written, whatever the
-toolchain: wasmtime validates the module, the loader is 7-bit ASCII, and (for Emscripten
-glue) every import is provided."""
+toolchain: wasmtime validates the module, node 16 can load it, the loader is 7-bit ASCII,
+and the JS glue provides every import."""
 
 from __future__ import annotations
 
@@ -34,22 +34,42 @@ def check_ascii_loader(loader: bytes, what: str) -> None:
             )
 
 
-def check_emscripten_imports(wasm: bytes, loader_js: str) -> None:
-    """Every import of an Emscripten module must be defined by its JS glue.
+def check_node16_features(wasm: bytes, what: str) -> None:
+    """Refuse a module that uses a WebAssembly feature node 16 (the platform's oldest
+    workers) cannot load, naming each feature and where it was first seen."""
+    from motivus_dev.wasm.features import describe, unsupported_features
 
-    The glue hands the module one object per import module (``env``,
-    ``wasi_snapshot_preview1``) whose keys are the import names, so each name must appear as
-    a key there; a name the glue never mentions would be undefined at instantiation.
+    try:
+        found = unsupported_features(wasm)
+    except ValueError as exc:
+        raise BuildError(f"{what}.wasm could not be checked for node 16: {exc}") from exc
+    if found:
+        raise BuildError(
+            f"{what}.wasm uses WebAssembly features that node 16 (the platform's oldest workers) cannot load: "
+            + "; ".join(describe(found)),
+            hint="do not enable these target features (RUSTFLAGS, -m flags, build.cflags); "
+            "the kit's toolchains turn reference-types off",
+        )
+
+
+def check_glue_imports(wasm: bytes, glue_js: str, hint: str) -> None:
+    """Every imported function of a module must be defined by its JS glue.
+
+    Both glues (Emscripten's, wasm-bindgen's) hand the module one object per import module
+    whose keys are the import names, so each name must appear as a key there (``name:`` in
+    an object literal, or ``imports.wbg.name =`` as wasm-bindgen 0.2.106 writes it); a name
+    the glue never mentions would be undefined at instantiation.
     """
-    from motivus_dev.wasm_bindgen.wasmfile import parse_module
+    from motivus_dev.wasm.module import parse_module
 
     missing = sorted(
         f"{imp.module}.{imp.name}"
         for imp in parse_module(wasm).imports
-        if imp.kind == "func" and not re.search(r"[\"'\s,{]" + re.escape(imp.name) + r"[\"']?\s*:", loader_js)
+        if imp.kind == "func" and not re.search(
+            r"[\"'\s,{]" + re.escape(imp.name) + r"[\"']?\s*:|\." + re.escape(imp.name) + r"\s*=", glue_js)
     )
     if missing:
         raise BuildError(
             f"the module imports {len(missing)} function(s) that the loader does not provide: {', '.join(missing)}",
-            hint="a library function is declared but not linked: check the sources and build.ldflags",
+            hint=hint,
         )

@@ -1,42 +1,62 @@
-"""mvrc: Rust (wasm-bindgen style) to a Motivus package.
+"""mvrc: Rust (wasm-bindgen) to a Motivus package.
 
-The build script (toolchains/mvrc/build.sh) leaves the raw ``module.wasm``; the kit reads
-its wasm-bindgen descriptors and generates the loader (motivus_dev/wasm_bindgen), then the
-module is validated and its imports checked against what the loader provides.
+The build script (toolchains/mvrc/build.sh) runs in two steps, as Cargo users expect:
+``fetch`` with the network (resolve the lock if there is none, download the crates into the
+user's shared cache, build the wasm-bindgen CLI of the lock's version once), then
+``compile`` offline (``cargo build --frozen``, the wasm-bindgen CLI, wasm-opt). It leaves
+``module.wasm`` and wasm-bindgen's own ``--target no-modules`` glue, ``module.js``; the kit
+wraps the glue in the Motivus worker harness (loader_js/common.js + rust.js), checks that
+the glue provides every import and that node 16 can load the module.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Iterable, Iterator
 
 from motivus_dev.errors import BuildError
-from motivus_dev.toolchain.kind import HostFile, HostTool, Packaged, Toolchain
-from motivus_dev.toolchain.module_checks import validate_module
+from motivus_dev.toolchain.kind import COMPILE, HostTool, Packaged, Step, Toolchain
+from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16_features, validate_module
+
+#: The glue of ``--target no-modules`` defines this one name (0.2.108: ``let wasm_bindgen =
+#: (function(exports) {...})``; 0.2.106: ``let wasm_bindgen;`` then an assignment in a closure).
+_GLUE_NAME = re.compile(r"^let wasm_bindgen\b", re.MULTILINE)
 
 
 class Mvrc(Toolchain):
     name = "mvrc"
     langs = ("rust",)
     has_filesystem = False
+    steps = (Step("fetch", network=True), COMPILE)
     host_tools = (
-        HostTool("cargo", ("/usr/bin/cargo", "--version"), r"^cargo 1\.65\.", ("cargo",)),
-        HostTool("rustc", ("/usr/bin/rustc", "--version"), r"^rustc 1\.63\.", ("rustc",)),
-        HostTool("wasm-opt", ("wasm-opt", "--version"), r"version 108\b", ("binaryen",)),
-    )
-    host_files = (
-        HostFile("wasm32 std", "/usr/lib/rustlib/wasm32-unknown-unknown/lib", ("libstd-rust-dev-wasm32",)),
-        HostFile("crate registry", "/usr/share/cargo/registry", ("librust-wasm-bindgen-dev", "librust-serde-json-dev")),
+        HostTool("cargo", ("cargo", "--version"), r"^cargo 1\.(8[4-9]|9\d|\d{3,})\.", ("cargo",)),
+        HostTool("rustc", ("rustc", "--version"), r"^rustc 1\.(8[4-9]|9\d|\d{3,})\.", ("rustc",)),
+        # The std of the rustc on PATH (rustup's or the distribution's), not any std on disk.
+        HostTool("wasm32 std", ("sh", "-c", 'ls "$(rustc --print target-libdir --target wasm32-unknown-unknown)" '
+                                            '| grep -m1 "^libstd-"'),
+                 r"^libstd-", ("libstd-rust-dev-wasm32",),
+                 fix="rustup target add wasm32-unknown-unknown  "
+                     "# or, with the distribution's rustc: apt-get install -y libstd-rust-dev-wasm32"),
+        HostTool("wasm-opt", ("wasm-opt", "--version"), r"version (10[89]|1[1-9]\d|[2-9]\d\d)\b", ("binaryen",)),
     )
 
     def reads(self, relative: Path) -> bool:
         """The manifest, the lock, build.rs, everything under src/ (include_str! may read any
-        of it) and any .rs file (#[path] modules)."""
+        of it), any .rs file (#[path] modules), vendored crates and cargo's project config."""
         return (
-            relative.as_posix() in ("Cargo.toml", "Cargo.lock", "build.rs")
-            or relative.parts[0] == "src"
+            relative.as_posix() in ("Cargo.toml", "Cargo.lock", "build.rs", ".cargo/config.toml", ".cargo/config")
+            or relative.parts[0] in ("src", "vendor")
             or relative.suffix == ".rs"
         )
+
+    def input_files(self, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
+        """As every toolchain's, plus ``.cargo/config.toml`` (hidden directories are skipped
+        otherwise): it may point cargo at ``vendor/``."""
+        yield from super().input_files(source_dir, exclude)
+        for name in ("config.toml", "config"):
+            if (source_dir / ".cargo" / name).is_file():
+                yield source_dir / ".cargo" / name
 
     def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
         """``MOTIVUS_CARGO_PROFILE_SET``: the keys the crate's own ``[profile.release]`` (or
@@ -57,16 +77,65 @@ class Mvrc(Toolchain):
         return {"MOTIVUS_CARGO_PROFILE_SET": " ".join(keys)}
 
     def package(self, out_dir: Path, name: str, version: str) -> Packaged:
-        from motivus_dev.wasm_bindgen.loader import check_imports, generate_rust_loader
-
         try:
-            raw = (out_dir / "module.wasm").read_bytes()
-        except OSError as exc:
-            raise BuildError(f"the build script left no module.wasm in {out_dir}: {exc.strerror}") from exc
-        loader = generate_rust_loader(raw, name, version)
-        validate_module(loader.wasm, f"{name}-{version}")
-        check_imports(loader.wasm, loader.provided_imports)
-        return Packaged(loader.wasm, loader.loader_js)
+            wasm = (out_dir / "module.wasm").read_bytes()
+            glue = (out_dir / "module.js").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BuildError(f"the build script left no usable module.wasm/module.js in {out_dir}: {exc}") from exc
+        what = f"{name}-{version}"
+        validate_module(wasm, what)
+        check_node16_features(wasm, what)
+        check_glue_imports(wasm, glue, hint="the wasm-bindgen glue does not match the module: rebuild with --force")
+        return Packaged(wasm, rust_loader(glue, what))
+
+
+def rust_loader(glue: str, what: str) -> str:
+    """The package's loader: wasm-bindgen's glue in a factory that takes the task's console,
+    between the shared runtime (common.js) and the harness (rust.js), in one function scope;
+    7-bit ASCII (non-ASCII characters of the glue become ``\\uXXXX`` escapes)."""
+    from motivus_dev.resources import loader_js
+
+    if not _GLUE_NAME.search(glue):
+        raise BuildError(
+            f"the wasm-bindgen glue of {what} is not of the --target no-modules shape (no 'let wasm_bindgen')",
+            hint="the image's build script passes --target no-modules; rebuild the toolchain image",
+        )
+    parts = [
+        f"/* {what}: a Motivus package loader (wasm-bindgen glue + the Motivus harness) */\n",
+        "(function () {\n",
+        _without_leading_comment(loader_js("common.js")),
+        "\nfunction motivusBindgen(console) {\n",
+        glue,
+        "\nreturn wasm_bindgen;\n}\n",
+        loader_js("rust.js"),
+        "})();\n",
+    ]
+    return _ascii_escaped("".join(parts))
+
+
+def _without_leading_comment(source: str) -> str:
+    """``source`` without its leading ``/* ... */`` (the file's documentation, for readers of
+    the kit, not of every package)."""
+    stripped = source.lstrip()
+    if stripped.startswith("/*") and "*/" in stripped:
+        return stripped[stripped.index("*/") + 2:].lstrip("\n")
+    return source
+
+
+def _ascii_escaped(text: str) -> str:
+    """``text`` with every non-ASCII character as a JavaScript ``\\uXXXX`` escape (UTF-16
+    units), which means the same in strings, identifiers and regular expressions."""
+    if text.isascii():
+        return text
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char)
+            continue
+        units = char.encode("utf-16-be")
+        for i in range(0, len(units), 2):
+            out.append("\\u%04x" % int.from_bytes(units[i:i + 2], "big"))
+    return "".join(out)
 
 
 MVRC = Mvrc()

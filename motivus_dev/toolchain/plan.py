@@ -15,13 +15,17 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, List, Optional, Tuple
 
 from motivus_dev.errors import BuildError, ConfigError
-from motivus_dev.toolchain.registry import BY_LANG
+from motivus_dev.toolchain.kind import Step
+from motivus_dev.toolchain.registry import BY_LANG, TOOLCHAINS
 
 PROFILES = ("release", "debug")
 
 #: Where the project is mounted in the container, and where the image keeps its script.
 CONTAINER_PROJECT = "/project"
 CONTAINER_SCRIPT = "/opt/motivus/toolchain/build.sh"
+#: Where the user's shared cache (downloads, built tools) and the host's CA bundle are mounted.
+CONTAINER_SHARED_CACHE = "/motivus-shared"
+CONTAINER_CA_FILE = "/etc/motivus/ca-certificates.crt"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class BuildInput:
     ldflags: str = ""
     #: toolchain-specific settings for its build script (``Toolchain.script_env``)
     extra_env: Tuple[Tuple[str, str], ...] = ()
+    #: the user's cache shared by all projects (downloads, tools built once)
+    shared_cache: Optional[Path] = None
+    #: the host's CA bundle, for the steps that download (a TLS-inspecting proxy's CA)
+    ca_file: Optional[Path] = None
+    #: download nothing: the fetch step uses vendor/ or what the shared cache holds
+    offline: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,9 @@ class BuildPlan:
     mounts: Tuple[Mount, ...]
     workdir: str
     user: str
-    network_disabled: bool = True
+    steps: Tuple[Step, ...]
+    shared_cache: Path
+    offline: bool = False
 
     @property
     def out_dir(self) -> Path:
@@ -85,7 +97,11 @@ class BuildPlan:
 
     def dirs_to_create(self) -> Tuple[Path, ...]:
         """Host directories an executor creates (as the caller) before running the script."""
-        return (self.out_dir, self.cache_dir, self.home_dir)
+        return (self.out_dir, self.cache_dir, self.home_dir, self.shared_cache)
+
+    def network_for(self, step: Step) -> bool:
+        """Whether ``step`` runs with the network: only a download step, and only online."""
+        return step.network and not self.offline
 
 
 def _relative_inside(value: str, what: str) -> str:
@@ -100,9 +116,12 @@ def _relative_inside(value: str, what: str) -> str:
 
 
 def _env(project: str, inp: BuildInput, source: str, filesystem: str,
-         out_rel: str, cache_rel: str) -> Dict[str, str]:
+         out_rel: str, cache_rel: str, shared: str, ca_file: str) -> Dict[str, str]:
     cache = f"{project}/{cache_rel}"
     return {
+        "MOTIVUS_SHARED_CACHE": shared,
+        "MOTIVUS_CA_FILE": ca_file,
+        "MOTIVUS_OFFLINE": "1" if inp.offline else "0",
         "MOTIVUS_PROJECT": project,
         "MOTIVUS_SOURCE": source,
         "MOTIVUS_FILESYSTEM": filesystem,
@@ -144,6 +163,12 @@ def make_plan(inp: BuildInput, *, image: str, host_script: Path, uid: int, gid: 
     out_rel = f".motivus/out/{toolchain}"
     cache_rel = f".motivus/cache/{toolchain}"
     host_project = str(inp.project_dir)
+    # Without a shared cache (a plan made for a unit test), the project's own cache serves.
+    shared = inp.shared_cache or inp.project_dir / cache_rel / "shared"
+    mounts = [Mount(inp.project_dir, CONTAINER_PROJECT, read_only=False),
+              Mount(shared, CONTAINER_SHARED_CACHE, read_only=False)]
+    if inp.ca_file is not None:
+        mounts.append(Mount(inp.ca_file, CONTAINER_CA_FILE, read_only=True))
     return BuildPlan(
         toolchain=toolchain,
         image=image,
@@ -152,12 +177,16 @@ def make_plan(inp: BuildInput, *, image: str, host_script: Path, uid: int, gid: 
         project_dir=inp.project_dir,
         out_rel=out_rel,
         cache_rel=cache_rel,
-        container_env=_env(CONTAINER_PROJECT, inp, source, filesystem, out_rel, cache_rel),
-        host_env=_env(host_project, inp, source, filesystem, out_rel, cache_rel),
-        mounts=(Mount(inp.project_dir, CONTAINER_PROJECT, read_only=False),),
+        container_env=_env(CONTAINER_PROJECT, inp, source, filesystem, out_rel, cache_rel,
+                           CONTAINER_SHARED_CACHE, CONTAINER_CA_FILE if inp.ca_file else ""),
+        host_env=_env(host_project, inp, source, filesystem, out_rel, cache_rel,
+                      str(shared), str(inp.ca_file or "")),
+        mounts=tuple(mounts),
         workdir=CONTAINER_PROJECT,
         user=f"{uid}:{gid}",
-        network_disabled=True,
+        steps=TOOLCHAINS[toolchain].steps,
+        shared_cache=shared,
+        offline=inp.offline,
     )
 
 

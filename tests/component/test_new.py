@@ -74,7 +74,7 @@ def test_new_makes_a_complete_project(tmp_path: Path, lang: str) -> None:
     assert (project / "ci/release.sh").stat().st_mode & 0o111
 
     log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True)
-    assert log.returncode == 0 and f"motivus template {template_version('rust')}" in log.stdout
+    assert log.returncode == 0 and f"motivus template {template_version(lang)}" in log.stdout
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)
     assert status.stdout == ""
 

@@ -46,7 +46,7 @@ def docker_client() -> Iterator[DockerClient]:
 
 @pytest.fixture(scope="module")
 def base_image(docker_client: DockerClient) -> str:
-    base = images.base_image()
+    base = images.image_for("mvcc").base
     if not docker_exec.image_present(base, docker_client):
         pytest.skip(f"the base image {base} is missing; make it with scripts/base-image.sh")
     return base

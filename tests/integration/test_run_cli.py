@@ -31,7 +31,8 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     for lang in ("rust", "c"):
         result = CliRunner().invoke(main, ["-C", str(parent), "new", f"km{lang}", "--lang", lang, "--defaults"])
         assert result.exit_code == 0, result.output
-        result = CliRunner().invoke(main, ["-C", str(parent / f"km{lang}"), "build", "--toolchain", "host"])
+        where = "docker" if lang == "rust" else "host"  # a Debian 12 host's rustc is too old
+        result = CliRunner().invoke(main, ["-C", str(parent / f"km{lang}"), "build", "--toolchain", where])
         assert result.exit_code == 0, result.output
         made[lang] = parent / f"km{lang}"
     return made

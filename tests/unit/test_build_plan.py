@@ -48,33 +48,58 @@ def test_container_env_follows_the_interface() -> None:
         "MOTIVUS_LDFLAGS": "-sFOO=1",
         "MOTIVUS_OUT": "/project/.motivus/out/mvcc",
         "MOTIVUS_CACHE": "/project/.motivus/cache/mvcc",
+        "MOTIVUS_SHARED_CACHE": "/motivus-shared",
+        "MOTIVUS_CA_FILE": "",
+        "MOTIVUS_OFFLINE": "0",
         "HOME": "/project/.motivus/cache/mvcc/home",
         "SOURCE_DATE_EPOCH": "0",
     }
 
 
-def test_host_env_differs_only_in_the_project_path() -> None:
-    plan = plan_for("rust")
+SHARED = Path("/home/ada/.cache/motivus/toolchains/mvrc-docker")
+CA = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def test_host_env_differs_only_in_the_paths() -> None:
+    plan = plan_for("rust", shared_cache=SHARED, ca_file=CA)
     real = str(PROJECT)
     assert plan.host_env["MOTIVUS_PROJECT"] == real
     assert plan.host_env["MOTIVUS_OUT"] == f"{real}/.motivus/out/mvrc"
     assert plan.host_env["HOME"] == f"{real}/.motivus/cache/mvrc/home"
+    assert plan.host_env["MOTIVUS_SHARED_CACHE"] == str(SHARED)
+    assert plan.container_env["MOTIVUS_SHARED_CACHE"] == "/motivus-shared"
+    assert plan.host_env["MOTIVUS_CA_FILE"] == str(CA)
+    assert plan.container_env["MOTIVUS_CA_FILE"] == "/etc/motivus/ca-certificates.crt"
     assert set(plan.host_env) == set(plan.container_env)
     for key, value in plan.container_env.items():
-        assert plan.host_env[key] == value.replace("/project", real), key
+        if key not in ("MOTIVUS_SHARED_CACHE", "MOTIVUS_CA_FILE"):
+            assert plan.host_env[key] == value.replace("/project", real), key
 
 
 def test_container_isolation() -> None:
-    plan = plan_for("rust")
-    assert plan.network_disabled is True
+    plan = plan_for("rust", shared_cache=SHARED, ca_file=CA)
     assert plan.user == "1000:1001"
     assert plan.workdir == "/project"
     assert plan.image == "motivus/mvrc:9.9.9"
     assert plan.container_script == "/opt/motivus/toolchain/build.sh"
     assert plan.host_script == Path("/kit/mvrc/build.sh")
-    # Only the project is mounted: in particular no docker socket.
-    assert [(m.source, m.target, m.read_only) for m in plan.mounts] == [(PROJECT, "/project", False)]
-    assert plan.dirs_to_create() == (plan.out_dir, plan.cache_dir, plan.cache_dir / "home")
+    # The project, the user's shared cache and (read-only) the CA bundle: no docker socket.
+    assert [(m.source, m.target, m.read_only) for m in plan.mounts] == [
+        (PROJECT, "/project", False), (SHARED, "/motivus-shared", False),
+        (CA, "/etc/motivus/ca-certificates.crt", True)]
+    assert plan.dirs_to_create() == (plan.out_dir, plan.cache_dir, plan.cache_dir / "home", SHARED)
+
+
+def test_only_the_download_step_has_the_network_and_never_offline() -> None:
+    plan = plan_for("rust", shared_cache=SHARED)
+    assert [(step.name, plan.network_for(step)) for step in plan.steps] == [("fetch", True), ("compile", False)]
+    offline = plan_for("rust", shared_cache=SHARED, offline=True)
+    assert [offline.network_for(step) for step in offline.steps] == [False, False]
+    assert offline.container_env["MOTIVUS_OFFLINE"] == "1"
+    c_plan = plan_for("c")
+    assert [(step.name, c_plan.network_for(step)) for step in c_plan.steps] == [("compile", False)]
+    # without a shared cache (a unit test's plan), the project's cache serves
+    assert c_plan.shared_cache == PROJECT / ".motivus" / "cache" / "mvcc" / "shared"
 
 
 def test_defaults_and_normalised_paths() -> None:
@@ -134,7 +159,8 @@ def test_versions_file_pins_both_images() -> None:
     for name, image in pinned.items():
         assert image.ref == f"motivus/{name}:{image.version}"
         assert re.fullmatch(r"\d+\.\d+\.\d+", image.version)
-    assert images.base_image() == "debian:bookworm"
+        assert image.base in ("debian:bookworm", "debian:trixie")
+    assert pinned["mvrc"].base == "debian:trixie"
 
 
 def test_parse_packages() -> None:
@@ -144,9 +170,7 @@ def test_parse_packages() -> None:
 
 
 @pytest.mark.parametrize("toolchain,must", [
-    ("mvrc", ["rustc", "cargo", "libstd-rust-dev-wasm32", "librust-wasm-bindgen-dev",
-              "librust-serde-dev", "librust-serde-json-dev", "librust-serde-derive-dev",
-              "librust-js-sys-dev", "librust-console-error-panic-hook-dev", "binaryen"]),
+    ("mvrc", ["rustc", "cargo", "libstd-rust-dev-wasm32", "rust-llvm", "binaryen", "gcc"]),
     ("mvcc", ["emscripten", "nodejs", "esbuild", "binaryen", "node-acorn"]),
 ])
 def test_packages_are_pinned(toolchain: str, must: List[str]) -> None:
@@ -162,7 +186,7 @@ def test_packages_are_pinned(toolchain: str, must: List[str]) -> None:
 @pytest.mark.parametrize("toolchain", ["mvrc", "mvcc"])
 def test_dockerfile_matches_its_build_context(toolchain: str) -> None:
     dockerfile = (toolchains_dir() / toolchain / "Dockerfile").read_text()
-    assert re.search(r"^FROM debian:bookworm$", dockerfile, re.MULTILINE)
+    assert re.search(rf"^FROM {re.escape(images.image_for(toolchain).base)}$", dockerfile, re.MULTILINE)
     assert f"org.motivus.toolchain={toolchain}" in dockerfile
     assert "org.motivus.version=${MOTIVUS_TOOLCHAIN_VERSION}" in dockerfile
     assert "COPY build.sh /opt/motivus/toolchain/build.sh" in dockerfile
@@ -190,17 +214,15 @@ def fake_runner(answers: dict) -> doctor.Runner:
 
 def test_doctor_reports_missing_and_wrong_tools_with_the_fix() -> None:
     run = fake_runner({
-        "/usr/bin/cargo": (0, "cargo 1.65.0\n"),
-        "/usr/bin/rustc": (0, "rustc 1.95.0 (stable)\n"),  # rustup's, not Debian's
-        "wasm-opt": (0, "wasm-opt version 108\n"),
+        "cargo": (0, "cargo 1.95.0 (f2d3ce0bd 2026-03-21)\n"),  # rustup's: new enough
+        "rustc": (0, "rustc 1.63.0\n"),  # Debian 12's: too old for current crates
+        "wasm-opt": (0, "wasm-opt version 120\n"),
     })
     checks = {c.name: c for c in doctor.check_host_tools(run=run, toolchains=["mvrc"])}
-    assert checks["host mvrc: cargo"].ok
+    assert checks["host mvrc: cargo"].ok and checks["host mvrc: wasm-opt"].ok
     rustc = checks["host mvrc: rustc"]
-    assert not rustc.ok and "wrong version: rustc 1.95.0" in rustc.detail
-    pin = dict(images.debian_packages("mvrc"))["rustc"]
-    assert rustc.fix_command is not None and f"rustc={pin}" in rustc.fix_command
-    assert "apt-get install -y" in rustc.fix_command
+    assert not rustc.ok and "wrong version: rustc 1.63.0" in rustc.detail
+    assert rustc.fix_command is not None and "apt-get install -y --no-install-recommends rustc" in rustc.fix_command
     assert not any(name.startswith("host mvcc") for name in checks)
 
 
@@ -208,15 +230,16 @@ def test_doctor_missing_tool() -> None:
     checks = {c.name: c for c in doctor.check_host_tools(run=fake_runner({}), toolchains=["mvcc"])}
     emcc = checks["host mvcc: emcc"]
     assert not emcc.ok and "not usable" in emcc.detail
-    assert emcc.fix_command is not None and "emscripten=3.1.6" in emcc.fix_command
+    assert emcc.fix_command is not None and emcc.fix_command.endswith("--no-install-recommends emscripten")
 
 
-def test_host_install_command_installs_every_pinned_package() -> None:
+def test_host_install_command_names_packages_without_versions() -> None:
+    """The images carry the pins; the host takes its distribution's versions (Debian 12 and
+    13, Ubuntu 24.04 have different ones), so that the set-up works on each."""
     line = doctor.host_install_command()
-    assert "apt-get update && " in line
-    for toolchain in ("mvrc", "mvcc"):
-        for name, version in images.debian_packages(toolchain):
-            assert (f"{name}={version}" if version else f" {name}") in line
+    assert "apt-get update && " in line and "=" not in line
+    for name in ("rustc", "cargo", "libstd-rust-dev-wasm32", "binaryen", "emscripten", "nodejs"):
+        assert f" {name}" in line
     commands = doctor.host_install_commands(["mvrc"])
     assert "emscripten" not in " ".join(commands[1])
 

@@ -143,3 +143,16 @@ def test_select_like_pytest_k(tmp_path: Path) -> None:
     assert [c.name for c in select(cases, "FIRST")] == ["first case"]
     assert [c.name for c in select(cases, "beta")] == ["second"]
     assert len(select(cases, None)) == 2
+
+
+def test_what_engines_write_differently_is_not_a_difference() -> None:
+    """A trap's wording and the JS stack console_error_panic_hook prints (V8's and
+    SpiderMonkey's, with the extra newline the latter ends its stack with)."""
+    from motivus_dev.testing import engine_neutral
+
+    v8 = "panicked at src/lib.rs:3:5:\nboom\n\nStack:\n\nError\n    at f (x.js:1:2)\n\n\nRuntimeError: unreachable\n"
+    spidermonkey = ("panicked at src/lib.rs:3:5:\nboom\n\nStack:\n\nf@x.js:1:2\n\n\n\n"
+                    "RuntimeError: unreachable executed\n")
+    assert engine_neutral(v8) == engine_neutral(spidermonkey)
+    assert engine_neutral(v8.replace("boom", "bang")) != engine_neutral(spidermonkey)
+    assert engine_neutral("plain stderr\n") == "plain stderr\n"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make the `debian:bookworm` base image of the Motivus toolchains when it cannot be pulled.
+# Make the Debian base image (`debian:bookworm`, `debian:trixie`) of the Motivus toolchains when it cannot be pulled.
 #
 # Why: the toolchain Dockerfiles start `FROM debian:bookworm`; on machines without an image
 # registry that image is built here from the same Debian archive apt already uses
@@ -25,19 +25,22 @@ FORCE=0
 say() { echo "base-image: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Print the first archive URL that apt uses for $SUITE (deb822 .sources and one-line .list
-# files; only the file names apt itself reads). Not hard-coded: mirrors differ per machine.
+# Print the first archive URL that apt uses for suite $1 (deb822 .sources and one-line .list
+# files; only the file names apt itself reads), "*" meaning any suite but -security ones (a
+# Debian 12 host has no trixie source, and its mirror serves trixie too). Not hard-coded:
+# mirrors differ per machine.
 apt_mirror() {
+    want="$1"
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
         [ -f "$f" ] || continue
-        awk -v suite="$SUITE" '$1 == "deb" {
+        awk -v suite="$want" '$1 == "deb" {
             i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-            if ($(i+1) == suite) { print $i; exit } }' "$f"
+            if ($(i+1) == suite || (suite == "*" && $(i+1) !~ /-security$/)) { print $i; exit } }' "$f"
     done
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
         # Stanzas are separated by blank lines; keep a "deb" stanza whose Suites has $SUITE.
-        awk -v suite="$SUITE" 'BEGIN { RS = ""; FS = "\n" } {
+        awk -v suite="$want" 'BEGIN { RS = ""; FS = "\n" } {
             types = ""; uris = ""; suites = ""; enabled = "yes"
             for (n = 1; n <= NF; n++) {
                 line = $n; if (line ~ /^#/) continue
@@ -48,7 +51,7 @@ apt_mirror() {
             }
             if (enabled == "no" || (" " types " ") !~ / deb /) next
             ns = split(suites, s, /[ \t]+/)
-            for (k = 1; k <= ns; k++) if (s[k] == suite) { split(uris, u, /[ \t]+/); print u[1]; exit }
+            for (k = 1; k <= ns; k++) if (s[k] == suite || (suite == "*" && s[k] !~ /-security$/)) { split(uris, u, /[ \t]+/); print u[1]; exit }
         }' "$f"
     done
 }
@@ -69,7 +72,8 @@ start=$(date +%s)
 if [ "$FORCE" = 1 ] || [ ! -s "$TARBALL" ]; then
     [ "$(id -u)" = 0 ] || die "making $IMAGE needs root (debootstrap): run 'sudo $0'"
     command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing: apt-get install -y debootstrap"
-    MIRROR="${MOTIVUS_DEBIAN_MIRROR:-$(apt_mirror | head -n 1)}"
+    MIRROR="${MOTIVUS_DEBIAN_MIRROR:-$(apt_mirror "$SUITE" | head -n 1)}"
+    [ -n "$MIRROR" ] || MIRROR="$(apt_mirror '*' | head -n 1)"
     [ -n "$MIRROR" ] || die "no Debian '$SUITE' source in /etc/apt/sources.list(.d); set MOTIVUS_DEBIAN_MIRROR"
     mkdir -p "$CACHE_DIR"
     ROOTFS=$(mktemp -d "$CACHE_DIR/rootfs.XXXXXX")

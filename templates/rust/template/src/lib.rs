@@ -6,13 +6,20 @@
 
 use wasm_bindgen::prelude::*;
 
-// Logging for algorithms: `log!` to the task's stdout, `elog!` to its stderr; a panic's
-// message reaches stderr and fails the task.
-mod motivus;
+/// A line on the task's stdout (`console.log`); `web_sys::console::error_1` writes to its
+/// stderr. Plain `println!` goes nowhere on `wasm32-unknown-unknown`.
+macro_rules! log {
+    ($($arg:tt)*) => {
+        web_sys::console::log_1(&JsValue::from(format!($($arg)*)))
+    };
+}
 
 /// Entry point called by the Motivus worker with the task's `params`.
 #[wasm_bindgen]
 pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
+    // A panic's message goes to the task's stderr (the feature is on by default).
+    #[cfg(feature = "console_error_panic_hook")]
+    console_error_panic_hook::set_once();
     let xs: Vec<Vec<f32>> =
         from_json(input).expect("params[0] must be a list of points, each a list of numbers");
     let k: usize =

@@ -1,9 +1,44 @@
-//! Exercises every parameter and return type the mvrc loader supports.
+//! Exercises what wasm-bindgen supports through the Motivus harness: scalars, strings,
+//! vectors, options, results, JS values, extern blocks, js-sys, closures and structs.
 //! `main` is the default entry; the tests pick other exports with the task field `entry`.
 use std::sync::atomic::{AtomicU32, Ordering};
 use wasm_bindgen::prelude::*;
 
-mod motivus;
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(s: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(s: &str);
+}
+
+/// An exported struct: wasm-bindgen gives its class a toJSON with the public fields.
+#[wasm_bindgen]
+#[derive(Clone, Copy)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+}
+
+#[wasm_bindgen]
+pub fn point(x: f64, y: f64) -> Point {
+    Point { x, y }
+}
+
+/// js-sys: the JS Math object and an Array reduced with a Rust closure.
+#[wasm_bindgen]
+pub fn js_sys_sum(v: Vec<f64>) -> f64 {
+    let array: js_sys::Array = v.iter().map(|x| JsValue::from(js_sys::Math::sqrt(*x))).collect();
+    let add = Closure::wrap(Box::new(|acc: JsValue, x: JsValue| {
+        JsValue::from(acc.as_f64().unwrap_or(0.0) + x.as_f64().unwrap_or(0.0))
+    }) as Box<dyn FnMut(JsValue, JsValue) -> JsValue>);
+    let add_fn: &js_sys::Function = add.as_ref().unchecked_ref();
+    let mut total = JsValue::from(0.0);
+    for item in array.iter() {
+        total = add_fn.call2(&JsValue::NULL, &total, &item).unwrap();
+    }
+    total.as_f64().unwrap()
+}
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
@@ -147,13 +182,15 @@ pub fn unit() {}
 
 #[wasm_bindgen]
 pub fn panics(msg: &str) -> u32 {
+    console_error_panic_hook::set_once();
     panic!("{}", msg)
 }
 
 #[wasm_bindgen]
 pub fn logs(s: &str) -> u32 {
-    log!("out: {}", s);
-    elog!("err: {}", s);
+    console_log(&format!("out: {}", s));
+    console_error(&format!("err: {}", s));
+    web_sys::console::log_1(&JsValue::from(format!("web-sys: {}", s)));
     s.len() as u32
 }
 

@@ -1,14 +1,11 @@
-"""A small pure-Python reader and rewriter of the WebAssembly binary format.
-
-Only what the Rust loader generator needs: function types, imports, exports, custom
-sections, and removing exports / custom sections without touching code (so the rewrite is
-safe: function indices do not change).
-"""
+"""A small pure-Python reader of the WebAssembly binary format: function types, imports,
+exports and custom sections, what the build's checks of a package need (which imports
+its loader must provide, which functions it exports)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import List, Optional, Tuple
 
 from motivus_dev.errors import BuildError
 
@@ -78,7 +75,7 @@ class WasmModule:
         """The payload (after the name) of the first custom section called ``name``."""
         for section in self.sections:
             if section.id == SEC_CUSTOM and section.name == name:
-                reader = _Reader(section.payload)
+                reader = Reader(section.payload)
                 reader.name()
                 return section.payload[reader.pos :]
         return None
@@ -104,36 +101,50 @@ class WasmModule:
         return [e.name for e in self.exports if e.kind == kind]
 
 
-class _Reader:
-    def __init__(self, data: bytes, pos: int = 0) -> None:
+class Reader:
+    """Reads the binary format from ``data[pos:end]``: bytes, LEB128 integers, names."""
+
+    def __init__(self, data: bytes, pos: int = 0, end: int = -1) -> None:
         self.data = data
         self.pos = pos
+        self.end = len(data) if end < 0 else end
 
     def byte(self) -> int:
-        if self.pos >= len(self.data):
+        if self.pos >= self.end:
             raise ValueError("unexpected end of data")
         b = self.data[self.pos]
         self.pos += 1
         return b
 
-    def u32(self) -> int:
-        result = 0
-        shift = 0
+    def leb(self, signed: bool = False, bits: int = 64) -> Tuple[int, int]:
+        """A LEB128 integer and the number of bytes it took (a padded encoding takes more
+        than it needs, which matters to :mod:`.features`)."""
+        result = shift = size = 0
         while True:
             b = self.byte()
+            size += 1
             result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
             shift += 7
-            if shift > 35:
+            if not b & 0x80:
+                break
+            if shift > bits + 7:
                 raise ValueError("LEB128 value too long")
+        if signed and b & 0x40:
+            result -= 1 << shift
+        return result, size
+
+    def u32(self) -> int:
+        return self.leb(bits=32)[0]
+
+    def skip(self, n: int) -> None:
+        if self.pos + n > self.end:
+            raise ValueError("unexpected end of data")
+        self.pos += n
 
     def bytes(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise ValueError("unexpected end of data")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
+        start = self.pos
+        self.skip(n)
+        return self.data[start:self.pos]
 
     def name(self) -> str:
         return self.bytes(self.u32()).decode("utf-8")
@@ -164,11 +175,6 @@ def encode_u32(value: int) -> bytes:
             return bytes(out)
 
 
-def _encode_name(name: str) -> bytes:
-    raw = name.encode("utf-8")
-    return encode_u32(len(raw)) + raw
-
-
 def parse_module(wasm: bytes) -> WasmModule:
     """Parse ``wasm`` (a binary module); raise :class:`BuildError` if it is malformed."""
     try:
@@ -180,16 +186,16 @@ def parse_module(wasm: bytes) -> WasmModule:
 def _parse(wasm: bytes) -> WasmModule:
     if wasm[:8] != WASM_MAGIC:
         raise ValueError("missing the wasm magic number and version 1 header")
-    reader = _Reader(wasm, 8)
+    reader = Reader(wasm, 8)
     module = WasmModule(sections=[])
     while reader.pos < len(wasm):
         sec_id = reader.byte()
         payload = reader.bytes(reader.u32())
         name = None
         if sec_id == SEC_CUSTOM:
-            name = _Reader(payload).name()
+            name = Reader(payload).name()
         module.sections.append(Section(sec_id, payload, name))
-        body = _Reader(payload)
+        body = Reader(payload)
         if sec_id == SEC_TYPE:
             for _ in range(body.u32()):
                 if body.byte() != 0x60:
@@ -229,33 +235,3 @@ def _parse(wasm: bytes) -> WasmModule:
                     raise ValueError(f"unknown export kind {kind}")
                 module.exports.append(Export(export_name, EXTERNAL_KINDS[kind], body.u32()))
     return module
-
-
-def rewrite_module(
-    wasm: bytes,
-    drop_exports: Iterable[str] = (),
-    drop_custom_sections: Iterable[str] = (),
-) -> bytes:
-    """Return ``wasm`` without the named exports and custom sections.
-
-    Only the export section and custom sections change; code and index spaces stay as they
-    are, so the result is valid whenever the input was.
-    """
-    module = parse_module(wasm)
-    exports_to_drop: Set[str] = set(drop_exports)
-    customs_to_drop: Set[str] = set(drop_custom_sections)
-    out = bytearray(WASM_MAGIC)
-    for section in module.sections:
-        payload = section.payload
-        if section.id == SEC_CUSTOM and section.name in customs_to_drop:
-            continue
-        if section.id == SEC_EXPORT and exports_to_drop:
-            kept = [e for e in module.exports if e.name not in exports_to_drop]
-            kind_codes: Dict[str, int] = {v: k for k, v in EXTERNAL_KINDS.items()}
-            body = bytearray(encode_u32(len(kept)))
-            for export in kept:
-                body += _encode_name(export.name) + bytes([kind_codes[export.kind]]) + encode_u32(export.index)
-            payload = bytes(body)
-        out.append(section.id)
-        out += encode_u32(len(payload)) + payload
-    return bytes(out)
