@@ -1,0 +1,82 @@
+"""The host set-up installs on Debian 12 and Debian 13 (and, by the same design, Ubuntu
+24.04): no exact versions, only package names each distribution has.
+
+Checked the way apt itself would: a minimal root filesystem of each release (debootstrap,
+cached by the toolchains' base-image script under /var/cache/motivus), its package lists
+fetched, then `apt-get install --simulate` of scripts/apt-packages.txt and of what
+`motivus toolchain install --host` installs. A package missing from a release, or a
+conflict between two, fails the resolution.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from motivus_dev.toolchain.doctor import host_packages
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Where toolchains/base/make-base-image.sh keeps the root filesystems it made.
+ROOTFS_CACHE = Path("/var/cache/motivus")
+
+
+def setup_packages() -> List[str]:
+    """The names scripts/setup.sh installs (its list file, comments and blanks dropped)."""
+    names = []
+    for line in (ROOT / "scripts" / "apt-packages.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(line)
+    return names
+
+
+def rootfs(suite: str, where: Path) -> Path:
+    """A minimal root filesystem of ``suite``: the base-image script's cached tarball, or a
+    new debootstrap."""
+    target = where / suite
+    target.mkdir()
+    tarball = ROOTFS_CACHE / f"base-debian-{suite}-rootfs.tar"
+    if tarball.is_file():
+        with tarfile.open(tarball) as tar:
+            tar.extractall(target, numeric_owner=True)  # noqa: S202 (our own cache)
+        return target
+    mirror = "http://deb.debian.org/debian"
+    done = subprocess.run(["debootstrap", "--variant=minbase", suite, str(target), mirror],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return target
+
+
+def in_root(root: Path, *command: str) -> subprocess.CompletedProcess:
+    """Run ``command`` with ``root`` as /, the host's DNS and CA settings, no privileges
+    beyond the mount namespace (bubblewrap)."""
+    return subprocess.run(
+        ["bwrap", "--bind", str(root), "/", "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf",
+         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--unshare-pid",
+         "env", "DEBIAN_FRONTEND=noninteractive", *command],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.mark.parametrize("suite", ["bookworm", "trixie"])
+def test_the_host_set_up_resolves_on_the_release(suite: str, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("unpacking a root filesystem needs root")
+    for tool in ("bwrap", "debootstrap"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is missing (apt-get install {'bubblewrap' if tool == 'bwrap' else tool})")
+    root = rootfs(suite, tmp_path)
+    update = in_root(root, "apt-get", "update", "-q")
+    assert update.returncode == 0, update.stdout[-2000:] + update.stderr[-2000:]
+    for names in (setup_packages(), host_packages()):
+        simulated = in_root(root, "apt-get", "install", "--simulate", "-q", "--no-install-recommends", *names)
+        assert simulated.returncode == 0, f"{suite}: {simulated.stdout[-1500:]}{simulated.stderr[-1500:]}"
+        assert "Inst " in simulated.stdout
