@@ -12,8 +12,9 @@ output writing as the k = 8 run, and almost no clustering. The difference is the
   loader in a node worker thread, as ``motivus test``/``loopback`` run it); time = the
   pool's task duration. The best of 3 runs of each.
 - native: Rust, a small bin crate that includes the template's ``kmeans`` functions
-  (src/lib.rs without the wasm-bindgen entry point), built by the same /usr/bin/rustc 1.63
-  with cargo's default release profile, timing ``kmeans()`` in-process with Instant;
+  (src/lib.rs without the wasm-bindgen entry point), built and run in the mvrc image by the
+  same rustc 1.85 that compiles the wasm, with cargo's default release profile, timing
+  ``kmeans()`` in-process with Instant;
   C++, ``g++ -O2`` of the template's sources, run as a process with ``-i points.txt``.
   Best of 3 of each.
 - equal-footing figures (no target, they show where the gap comes from): the Rust native
@@ -76,7 +77,7 @@ async def _pool_times(specs: Dict[str, TaskSpec]) -> Dict[str, float]:
 
 def rust_wasm(points_json: Path) -> float:
     project = common.new_project("benchkmrust", "rust")
-    common.build(project, "host")
+    common.build(project, "docker")
     paths = common.package_paths(project)
     pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
     pts = json.loads(points_json.read_text())
@@ -126,22 +127,19 @@ def rust_native(points_json: Path, opt_level: str = "3") -> float:
         '[package]\nname = "kmeans-native"\nversion = "0.0.0"\nedition = "2021"\n\n'
         '[dependencies]\nserde_json = "1"\n\n[profile.release]\nlto = true\ncodegen-units = 1\n'
     )
-    home = crate / ".cargo-home"
-    home.mkdir(exist_ok=True)
-    (home / "config.toml").write_text(
-        f'[source.crates-io]\nreplace-with = "deb"\n[source.deb]\ndirectory = "{common.REGISTRY}"\n'
-        "[net]\noffline = true\n"
-    )
-    target = crate / f"target-opt-{opt_level}"
-    env = {
-        "CARGO_HOME": str(home),
-        "RUSTC": common.RUSTC,
-        "RUSTFLAGS": "",
-        "CARGO_TARGET_DIR": str(target),
-        "CARGO_PROFILE_RELEASE_OPT_LEVEL": opt_level,
-    }
-    common.run([common.CARGO, "build", "--release", "--offline"], cwd=crate, env=env)
-    out = common.run([str(target / "release" / "kmeans-native"), str(points_json)]).stdout.split()
+    # Built and run in the mvrc image: the same rustc 1.85 (and LLVM) that compiles the wasm.
+    from motivus_dev.build import CA_BUNDLES
+    from motivus_dev.toolchain.images import image_for
+
+    ca = next(bundle for bundle in CA_BUNDLES if bundle.is_file())
+    shutil.copy(points_json, crate / "points.json")
+    out = common.run([
+        "docker", "run", "--rm", "--network", "host", "-v", f"{crate}:/c", "-v", f"{ca}:/ca.crt:ro",
+        "-e", "CARGO_HTTP_CAINFO=/ca.crt", "-e", "CARGO_HOME=/c/.cargo-home",
+        "-e", f"CARGO_TARGET_DIR=/c/target-opt-{opt_level}", "-e", f"CARGO_PROFILE_RELEASE_OPT_LEVEL={opt_level}",
+        "-w", "/c", image_for("mvrc").ref, "sh", "-c",
+        f"cargo build --release -q && /c/target-opt-{opt_level}/release/kmeans-native /c/points.json",
+    ]).stdout.split()
     k8, k1 = float(out[-2]), float(out[-1])
     print(f"   rust native (opt-level {opt_level}): k=8 {k8:.3f} s, k=1 {k1:.3f} s", flush=True)
     return k8 - k1

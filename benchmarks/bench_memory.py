@@ -65,7 +65,7 @@ def main() -> List[Dict[str, object]]:
     print(f"== 2. memory: {N} queued tasks sharing one package", flush=True)
     kmeans = common.package_paths(common.new_project("benchkmrust", "rust"))
     if not kmeans["wasm"].exists():
-        common.build(kmeans["wasm"].parent.parent, "host")
+        common.build(kmeans["wasm"].parent.parent, "docker")
     blocker = common.package_paths(common.copy_project())
     with common.Loopback(1) as lb:
         r = asyncio.run(_queue(lb, kmeans, blocker))

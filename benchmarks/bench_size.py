@@ -1,8 +1,9 @@
 """Benchmark 5: package sizes of the k-means templates.
 
-Rust: the raw cargo output (``.motivus/cache/mvrc/target/wasm32-unknown-unknown/release/``,
-before wasm-opt and before the kit strips the wasm-bindgen descriptors) and the built
-package's .wasm and .js. C++: the package's .wasm, .js and .data.zip.
+Rust (built in the mvrc container): the raw cargo output
+(``.motivus/cache/mvrc/target/wasm32-unknown-unknown/release/``, before the wasm-bindgen CLI
+and wasm-opt) and the built package's .wasm and .js. C++: the package's .wasm, .js and
+.data.zip.
 
 usage: python benchmarks/bench_size.py
 """
@@ -21,7 +22,7 @@ def main() -> List[Dict[str, object]]:
     print("== 5. package size", flush=True)
     figs = []
     rust = common.new_project("benchkmrust", "rust")
-    common.build(rust, "host")
+    common.build(rust, "docker")
     raw = rust / ".motivus/cache/mvrc/target/wasm32-unknown-unknown/release/benchkmrust.wasm"
     p = common.package_paths(rust)
     figs.append(common.figure("rust k-means raw cargo .wasm (before)", raw.stat().st_size / 1024, "KiB"))

@@ -31,10 +31,12 @@ PYTHON = sys.executable
 MOTIVUS = [PYTHON, "-m", "motivus_dev"]
 HOST = "127.0.0.1"
 
-#: Debian's pinned Rust (the one the mvrc toolchain uses), never rustup's.
-CARGO = os.environ.get("MOTIVUS_CARGO", "/usr/bin/cargo")
-RUSTC = os.environ.get("MOTIVUS_RUSTC", "/usr/bin/rustc")
-REGISTRY = "/usr/share/cargo/registry"
+
+
+def _image_ref(toolchain: str) -> str:
+    from motivus_dev.toolchain.images import image_for
+
+    return image_for(toolchain).ref
 
 
 def work_dir() -> Path:
@@ -130,12 +132,12 @@ pub fn main(a: f64, b: f64) -> f64 {
 
 
 def add_project() -> Path:
-    """The trivial Rust algorithm ``main(a: f64, b: f64) -> f64``, built on the host."""
+    """The trivial Rust algorithm ``main(a: f64, b: f64) -> f64``, built in the mvrc container."""
     root = new_project("benchadd", "rust")
     lib = root / "src" / "lib.rs"
     if lib.read_text() != ADD_LIB_RS:
         lib.write_text(ADD_LIB_RS)
-    build(root, "host")
+    build(root, "docker")
     return root
 
 
@@ -251,7 +253,8 @@ def machine() -> Dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "node": version([node(), "--version"]),
-        "rustc": version([RUSTC, "--version"]),
+        "rustc (mvrc image)": version(["docker", "run", "--rm", "--network", "none", _image_ref("mvrc"),
+                                       "rustc", "--version"]),
         "emcc": version(["emcc", "--version"]),
         "g++": version(["g++", "--version"]),
         "wasm-opt": version(["wasm-opt", "--version"]),
