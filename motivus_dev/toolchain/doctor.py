@@ -164,15 +164,35 @@ def run_doctor(toolchains: Sequence[str] = NAMES) -> List[Check]:
     return check_docker(toolchains) + check_host_tools(toolchains=toolchains) + check_sandbox() + check_browsers()
 
 
+def available_packages(names: Sequence[str], run: Runner = _run) -> Tuple[List[str], List[str]]:
+    """``names`` split into those the distribution's package lists have and those they lack
+    (Debian 12 has no ``rust-llvm``, whose rust-lld Debian 13's rustc links wasm32 with)."""
+    have: List[str] = []
+    lack: List[str] = []
+    for name in names:
+        code, _ = run(["apt-cache", "show", "--no-all-versions", name])
+        (have if code == 0 else lack).append(name)
+    return have, lack
+
+
 def install_host_tools(reporter: Reporter, toolchains: Sequence[str] = NAMES) -> None:
-    """Run the apt-get commands of :func:`host_install_commands`, streaming their output."""
+    """Run the apt-get commands of :func:`host_install_commands`, streaming their output;
+    a package this distribution lacks is named and left out (doctor says what that costs)."""
     if not Path("/usr/bin/apt-get").exists():
         raise ToolchainError(
             "installing the host tools needs apt-get (Debian or Ubuntu)",
             hint="on other systems build in the toolchain container: motivus toolchain build",
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in host_install_commands(toolchains):
+    update, install = host_install_commands(toolchains)
+    for argv in (update, install):
+        if argv is install:
+            prefix = argv[:argv.index("--no-install-recommends") + 1]
+            have, lack = available_packages(argv[len(prefix):])
+            if lack:
+                reporter.warning(f"this distribution has no {', '.join(lack)}: left out "
+                                 "(motivus toolchain doctor says which host builds that rules out)")
+            argv = prefix + have
         reporter.step(" ".join(argv[:4]) + (" ..." if len(argv) > 4 else ""))
         try:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -38,6 +38,10 @@ class Mvrc(Toolchain):
                  r"^libstd-", ("libstd-rust-dev-wasm32",),
                  fix="rustup target add wasm32-unknown-unknown  "
                      "# or, with the distribution's rustc: apt-get install -y libstd-rust-dev-wasm32"),
+        # The wasm32 linker: Debian's rust-llvm puts it on PATH, rustup keeps it in the sysroot.
+        HostTool("rust-lld", ("sh", "-c", "command -v rust-lld || "
+                                          'ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/rust-lld'),
+                 r"rust-lld$", ("rust-llvm",)),
         HostTool("wasm-opt", ("wasm-opt", "--version"), r"version (10[89]|1[1-9]\d|[2-9]\d\d)\b", ("binaryen",)),
     )
 

@@ -316,3 +316,14 @@ def test_compiler_warnings_are_one_line_each_with_project_paths(tmp_path: Path) 
         "unused manifest key: package.colour",
     ]
     assert compiler_warnings(plan, ["mvcc: up to date"]) == []
+
+
+def test_the_wasm_bindgen_version_a_host_build_holds_is_the_images() -> None:
+    """build.sh holds a new lock's wasm-bindgen at the image's CLI version; on a host without
+    a CLI it falls back to the same number, so that host and container resolve alike."""
+    dockerfile = (toolchains_dir() / "mvrc" / "Dockerfile").read_text()
+    script = (toolchains_dir() / "mvrc" / "build.sh").read_text()
+    image_version = re.search(r"^ARG MOTIVUS_WASM_BINDGEN_VERSION=(\S+)$", dockerfile, re.MULTILINE)
+    fallback = re.search(r"^held_version\(\) \{.*?\n    else\n        echo (\S+)\n", script, re.DOTALL | re.MULTILINE)
+    assert image_version and fallback
+    assert image_version.group(1) == fallback.group(1)

@@ -87,12 +87,25 @@ cli_of() {
     return 1
 }
 
+# The wasm-bindgen version a new lock holds: the image's CLI (its ENV), on the host a
+# wasm-bindgen on PATH, else the version the image carries (the newest CLI whose own lock
+# builds with rustc 1.85; keep it equal to the Dockerfile's MOTIVUS_WASM_BINDGEN_VERSION).
+held_version() {
+    if [ -n "${MOTIVUS_WASM_BINDGEN_DEFAULT:-}" ]; then
+        echo "$MOTIVUS_WASM_BINDGEN_DEFAULT"
+    elif command -v wasm-bindgen >/dev/null 2>&1; then
+        wasm-bindgen --version | sed -n 's/^wasm-bindgen \([0-9][0-9.]*\).*/\1/p'
+    else
+        echo 0.2.108
+    fi
+}
+
 # Resolve a lock for a crate that has none. The wasm-bindgen CLI must match the crate's
 # version exactly, and the newest CLIs do not build with this rustc: so resolve first with
-# wasm-bindgen held at the version whose CLI is at hand (the image's), in a copy of the crate,
-# and keep that lock if the real manifest accepts it; else resolve plainly.
+# wasm-bindgen held at the version whose CLI is at hand (or built once), in a copy of the
+# crate, and keep that lock if the real manifest accepts it; else resolve plainly.
 resolve_lock() {
-    held="${MOTIVUS_WASM_BINDGEN_DEFAULT:-}"
+    held="$(held_version)"
     if [ -n "$held" ]; then
         copy="$(mktemp -d)"
         tar -C "$CRATE" --exclude=./target --exclude=./.motivus --exclude=./build --exclude=./.git -cf - . | tar -C "$copy" -xf -
@@ -103,7 +116,7 @@ resolve_lock() {
             cp "$copy/Cargo.lock" "$LOCK"
             if "$CARGO_BIN" metadata --locked $NET_FLAG --format-version 1 >/dev/null 2>&1; then
                 rm -rf "$copy"
-                echo "mvrc: resolved Cargo.lock (wasm-bindgen $held, the image's CLI)" >&2
+                echo "mvrc: resolved Cargo.lock (wasm-bindgen held at $held, the CLI at hand)" >&2
                 return 0
             fi
             rm -f "$LOCK"
@@ -131,13 +144,13 @@ fetch() {
     if cli_of "$version" >/dev/null; then
         return 0
     fi
-    [ -z "$NET_FLAG" ] || fail "the wasm-bindgen CLI $version is not at hand offline (the image has ${MOTIVUS_WASM_BINDGEN_DEFAULT:-none}): build once with the network, or pin wasm-bindgen = \"=${MOTIVUS_WASM_BINDGEN_DEFAULT:-VERSION}\""
+    [ -z "$NET_FLAG" ] || fail "the wasm-bindgen CLI $version is not at hand offline: build once with the network, or pin wasm-bindgen = \"=$(held_version)\""
     echo "mvrc: building the wasm-bindgen CLI $version (once per version, kept in the user's cache)" >&2
     work="$(mktemp -d "$SHARED/wasm-bindgen/.build.XXXXXX")"
     if ! CARGO_TARGET_DIR="$work/target" "$CARGO_BIN" install --locked --quiet wasm-bindgen-cli --version "$version" \
             --root "$work/root" --bin wasm-bindgen; then
         rm -rf "$work"
-        fail "could not build the wasm-bindgen CLI $version with $("$RUSTC_BIN" --version) (see above): use a wasm-bindgen whose CLI builds here, e.g. the image's ${MOTIVUS_WASM_BINDGEN_DEFAULT:-}: set wasm-bindgen = \"=${MOTIVUS_WASM_BINDGEN_DEFAULT:-VERSION}\" in Cargo.toml and delete Cargo.lock"
+        fail "could not build the wasm-bindgen CLI $version with $("$RUSTC_BIN" --version) (see above): use a wasm-bindgen whose CLI builds here: set wasm-bindgen = \"=$(held_version)\" in Cargo.toml and delete Cargo.lock"
     fi
     mv -T "$work/root" "$SHARED/wasm-bindgen/$version" 2>/dev/null || true  # another build won the race
     rm -rf "$work"
