@@ -273,7 +273,7 @@ def shared_cache(compiler: str, where: str) -> Path:
     """The user's cache that every project's builds share: crates downloaded once, tools
     built once. One per toolchain and executor: a wasm-bindgen CLI built in the image does
     not run on an older host's C library."""
-    from .scaffold import cache_dir
+    from .resources import cache_dir
 
     return cache_dir() / "toolchains" / f"{compiler}-{where}"
 

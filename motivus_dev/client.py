@@ -100,9 +100,10 @@ def resolve_algorithm(name: str, version: str, token: str) -> Dict[str, Optional
             hint="use wasm_path and loader_path in the task definition instead",
         ) from exc
     registry = api.registry_url_from_env()
-    cache_root = os.environ.get("MOTIVUS_CACHE_DIR") or str(Path.home() / ".cache" / "motivus")
+    from motivus_dev.resources import cache_dir
+
     try:
-        resolved = resolve(registry, token, name, version, Path(cache_root) / "algorithms")
+        resolved = resolve(registry, token, name, version, cache_dir() / "algorithms")
     except MarketplaceError:
         raise
     except Exception as exc:  # a foreign error from the resolver: translate at the boundary

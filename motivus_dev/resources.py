@@ -19,6 +19,18 @@ def _shipped(name: str) -> Path:
     return _PACKAGE_DIR.parent / name
 
 
+def cache_dir() -> Path:
+    """The kit's per-user cache (``MOTIVUS_CACHE_DIR`` overrides it): templates, data links,
+    marketplace downloads, the toolchains' shared downloads and tools, each in its own
+    subdirectory."""
+    override = os.environ.get("MOTIVUS_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("motivus"))
+
+
 def templates_dir() -> Path:
     """The Copier templates, one directory per language.
 

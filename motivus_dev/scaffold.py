@@ -24,7 +24,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .config import check_package_name
 from .errors import ScaffoldError, UsageError
-from .resources import templates_dir
+from .resources import cache_dir, templates_dir
 
 LANGS = ("rust", "c", "cpp")
 ANSWERS_FILE = ".copier-answers.yml"
@@ -109,16 +109,6 @@ class UpdateResult:
     from_version: str
     to_version: str
     conflicts: List[Path]
-
-
-def cache_dir() -> Path:
-    """The kit's per-user cache (``MOTIVUS_CACHE_DIR`` overrides it)."""
-    override = os.environ.get("MOTIVUS_CACHE_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("motivus"))
 
 
 def template_source(lang: str) -> Path:

@@ -56,12 +56,10 @@ class DataLinkError(RuntimeFailure):
 
 
 def default_cache_dir() -> Path:
-    """Where downloaded data zips are cached (``$MOTIVUS_CACHE_DIR/data``, else XDG cache)."""
-    kit_cache = os.environ.get("MOTIVUS_CACHE_DIR")
-    if kit_cache:
-        return Path(kit_cache) / "data"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "motivus" / "data"
+    """Where downloaded data zips are cached (``data`` in the kit's cache)."""
+    from motivus_dev.resources import cache_dir
+
+    return cache_dir() / "data"
 
 
 def split_expected_hash(link: str) -> Tuple[str, Optional[str]]:
