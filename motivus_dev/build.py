@@ -102,7 +102,7 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
     filesystem = project / str(config.build.filesystem) if has_filesystem(config) else None
     sources_exclude = not_inputs + ([filesystem] if filesystem is not None else [])
     kind = toolchain(config.build.compiler)
-    files: List[Path] = list(kind.input_files(project / config.build.source, sources_exclude))
+    files: List[Path] = list(kind.input_files(project, project / config.build.source, sources_exclude))
     if filesystem is not None:
         files += walk(filesystem, not_inputs)  # packed whole
     # The toolchain's own files (build script, loader runtime) are inputs too.
@@ -222,11 +222,6 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     if not force and is_up_to_date(config, image_ref):
         return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
                            time.monotonic() - started)
-    from .toolchain.registry import toolchain as toolchain_named
-
-    for notice in toolchain_named(config.build.compiler).notices(config.project_dir,
-                                                                 config.project_dir / config.build.source):
-        reporter.warning(notice)
     where, reason = choose_toolchain(toolchain)
     if where == "host":
         _check_host_tools(config.build.compiler)
@@ -317,15 +312,25 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
     packaged = toolchain(config.build.compiler).package(out_dir, config.name, config.package_version)
     outputs = {"wasm": packaged.wasm, "js": packaged.loader_js.encode("utf-8")}
     check_ascii_loader(outputs["js"], config.package_stem)
+    if packaged.preloaded is not None and not has_filesystem(config):
+        raise BuildError(
+            "the program preloads files (emcc --preload-file), but motivus.yml names no build.filesystem",
+            hint="set build.filesystem to the directory the Makefile packs (FILESYSTEM_DIR), e.g. 'filesystem'",
+        )
     if has_filesystem(config):
-        from .package import pack_filesystem
+        from .package import pack_filesystem, zip_entries
         from .runtime.datalink import check_zip
         from .runtime.paths import UnsafeInputError
 
         project = config.project_dir
-        outputs["data"] = pack_filesystem(
-            project / str(config.build.filesystem), exclude=[project / ".motivus", project / "build", project / ".git"]
-        )
+        if packaged.preloaded is not None:
+            # As the platform's packager did: the zip holds the program's own file package.
+            outputs["data"] = zip_entries({f"{config.package_stem}.data": packaged.preloaded})
+        else:
+            outputs["data"] = pack_filesystem(
+                project / str(config.build.filesystem),
+                exclude=[project / ".motivus", project / "build", project / ".git"],
+            )
         try:
             # what `motivus test`, loopback and the workers' pool check
             check_zip(outputs["data"], what=f"the packed filesystem ({config.build.filesystem}) would be "

@@ -1,16 +1,19 @@
 /*
  * Motivus loader, C/C++ part (mvcc). Concatenated by toolchains/mvcc/build.sh after
- * common.js and the Emscripten glue (which defines the factory `MotivusModule`, built with
- * -sMODULARIZE -sINVOKE_RUN=0 -sEXIT_RUNTIME=1 -sEXPORTED_RUNTIME_METHODS=FS,callMain), and
- * before the closing of the bundle's function scope. `MOTIVUS_PROGRAM` (argv[0]) is defined
- * by the bundle.
+ * common.js and `motivusProgram(Module)`, a function holding a classic Emscripten program's
+ * glue (linked by the kit, or by the project's `make app`) that returns the glue's FS,
+ * callMain and string helper; before the closing of the bundle's function scope.
+ * `MOTIVUS_PROGRAM` (argv[0]) and `MOTIVUS_DATA_PACKAGE` (the name of the program's
+ * --preload-file package, or null) are defined by the bundle.
  *
  * Per task (worker-contract.md): compile the wasm once per worker (cached by its bytes),
- * make a fresh instance and a fresh MEMFS, unpack the data_link zip at "/", write
- * preload_files on top, create the result files' parent directories, write
- * /motivus/params.json, run main(argc, argv), read result_files and /motivus/data.json,
- * and reply once. The body has one key per result file the program wrote (base64 of its
- * bytes) and `data` only when the program wrote /motivus/data.json. See docs/c-cpp.md.
+ * run the glue afresh (a fresh instance and a fresh MEMFS), hand it the preloaded package
+ * from the data zip or unpack the data zip at "/", write preload_files on top, create the
+ * result files' parent directories, write /motivus/params.json, then either call the
+ * exported function params[0] names with params[1:] (its return value is `data`) or run
+ * main(argc, argv); read result_files and /motivus/data.json, and reply once. The body has
+ * one key per result file the program wrote (base64 of its bytes) and `data` only when the
+ * program produced a value. See docs/c-cpp.md.
  */
 
 var MOTIVUS_PARAMS_PATH = "/motivus/params.json";
@@ -184,6 +187,85 @@ function motivusErrorText(e) {
   return String(e);
 }
 
+/** The call `params = ["fn", arg, ...]` asks for, as a function of no arguments, or null when
+ * main runs: params[0] names a function the program exports (its C name: `fn` is the export
+ * `_fn`; a name that already starts with "_" may also be the export itself). A program
+ * without main() must be called this way. */
+function motivusExportedCall(program, params) {
+  var name = Array.isArray(params) && typeof params[0] === "string" ? params[0] : null;
+  var fn = null;
+  if (name !== null && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) {
+    var exported = program.module;
+    if (typeof exported["_" + name] === "function") {
+      fn = exported["_" + name];
+    } else if (name.charAt(0) === "_" && typeof exported[name] === "function") {
+      fn = exported[name];
+    }
+  }
+  if (fn === null) {
+    if (program.callMain === null) {
+      throw new Error("the program has no main(), so params must name a function it exports: " +
+        "[\"fn\", arg, ...]" + (name !== null ? " (it exports no " + JSON.stringify(name) + ")" : "") +
+        "; exported: " + (motivusExportedNames(program.module).join(", ") || "none"));
+    }
+    return null;
+  }
+  var args = params.slice(1).map(function (value, i) {
+    return motivusCArgument(program, name, value, i + 1);
+  });
+  return function () {
+    return fn.apply(null, args);
+  };
+}
+
+function motivusExportedNames(exported) {
+  return Object.keys(exported).filter(function (key) {
+    var d = Object.getOwnPropertyDescriptor(exported, key);
+    return /^_[A-Za-z]/.test(key) && d && typeof d.value === "function";
+  }).map(function (key) {
+    return key.substring(1);
+  }).sort();
+}
+
+/** One argument of an exported-function call, as C takes it: numbers as they are, booleans as
+ * 1/0, null as 0 (NULL), strings as a NUL-terminated UTF-8 copy on the program's stack. */
+function motivusCArgument(program, name, value, index) {
+  if (typeof value === "number") {
+    return value;
+  }
+  if (typeof value === "boolean") {
+    return value ? 1 : 0;
+  }
+  if (value === null) {
+    return 0;
+  }
+  if (typeof value === "string") {
+    if (program.stringOnStack === null) {
+      throw new Error("argument " + index + " of " + name + " is a string, but the program has no string " +
+        "helper to pass it (it never takes arguments in main)");
+    }
+    return program.stringOnStack(value);
+  }
+  throw new Error("argument " + index + " of " + name + " is " + JSON.stringify(value) +
+    ": a C function takes numbers, booleans, null and strings");
+}
+
+/** A C function's return value as JSON: numbers (an i64 as a number when exact, else a
+ * decimal string), and null for void. */
+function motivusJsonValue(value) {
+  if (value === undefined || value === null) {
+    return null;
+  }
+  if (typeof value === "bigint") {
+    var n = Number(value);
+    return Number.isSafeInteger(n) ? n : value.toString();
+  }
+  if (typeof value === "number" && !isFinite(value)) {
+    return String(value);
+  }
+  return value;
+}
+
 /** Run one task body; resolves to {out, stdout, stderr, exitCode}. */
 function motivusRunC(task) {
   if (task === null || typeof task !== "object" || Array.isArray(task)) {
@@ -214,52 +296,89 @@ function motivusRunC(task) {
     .then(function (got) {
       var wasmModule = got[0];
       var zip = got[1];
-      return (zip ? motivusReadZip(zip) : Promise.resolve([])).then(function (entries) {
+      return (zip ? motivusReadZip(zip) : Promise.resolve(null)).then(function (entries) {
         return [wasmModule, entries];
       });
     })
     .then(function (got) {
       var wasmModule = got[0];
-      var entries = got[1];
-      // If instantiation fails the glue would wait for receiveInstance forever: race it.
-      var failInstantiate;
-      var instantiateFailed = new Promise(function (resolve, reject) {
-        failInstantiate = reject;
-      });
-      var ready = MotivusModule({
-        noInitialRun: true,
-        thisProgram: MOTIVUS_PROGRAM,
-        print: function (line) {
-          stdout.push(line);
-        },
-        printErr: function (line) {
-          stderr.push(line);
-        },
-        // Never let the glue end the process or worker: turn every exit into a throw that
-        // callMain catches (ExitStatus) or that reaches us (a trap).
-        quit: function (status, toThrow) {
-          throw toThrow;
-        },
-        instantiateWasm: function (imports, receiveInstance) {
-          WebAssembly.instantiate(wasmModule, imports).then(
-            function (instance) {
-              receiveInstance(instance, wasmModule);
-            },
-            function (e) {
-              failInstantiate(new Error("could not instantiate the wasm: " + motivusErrorText(e)));
-            }
-          );
-          return {};
-        },
-      });
-      return Promise.race([ready, instantiateFailed]).then(function (Module) {
-        return [Module, entries];
+      var zipEntries = got[1];
+      var entries = zipEntries || [];
+      // The program's preloaded package (--preload-file), or the filesystem's entries.
+      var dataPackage = null;
+      if (MOTIVUS_DATA_PACKAGE !== null) {
+        if (zipEntries === null) {
+          throw new Error("this program preloads " + MOTIVUS_DATA_PACKAGE + " (--preload-file), and the task " +
+            "has no data_link to get it from");
+        }
+        var files = entries.filter(function (entry) {
+          return !entry.dir;
+        });
+        var found = files.filter(function (entry) {
+          return entry.name === MOTIVUS_DATA_PACKAGE;
+        })[0] || (files.length === 1 ? files[0] : null);
+        if (!found) {
+          throw new Error("the data zip holds no " + MOTIVUS_DATA_PACKAGE + ", the file package this program preloads");
+        }
+        dataPackage = found.data.buffer.slice(found.data.byteOffset, found.data.byteOffset + found.data.byteLength);
+        entries = [];
+      }
+      // The glue waits for the instance (and the preloaded package) and then calls
+      // onRuntimeInitialized; a failed instantiation or an abort before that must not hang.
+      return new Promise(function (resolve, reject) {
+        var program = null;
+        var settings = {
+          noInitialRun: true,
+          thisProgram: MOTIVUS_PROGRAM,
+          print: function (line) {
+            stdout.push(line);
+          },
+          printErr: function (line) {
+            stderr.push(line);
+          },
+          // Never let the glue end the process or worker: turn every exit into a throw that
+          // callMain catches (ExitStatus) or that reaches us (a trap). (Older glue honours it;
+          // newer glue throws by itself.)
+          quit: function (status, toThrow) {
+            throw toThrow;
+          },
+          onAbort: function (what) {
+            reject(new Error("the program aborted before it ran: " + what));
+          },
+          onRuntimeInitialized: function () {
+            // Called from inside the glue's run(), possibly before motivusProgram returned.
+            Promise.resolve().then(function () {
+              resolve([program, entries]);
+            });
+          },
+          instantiateWasm: function (imports, receiveInstance) {
+            WebAssembly.instantiate(wasmModule, imports).then(
+              function (instance) {
+                receiveInstance(instance, wasmModule);
+              },
+              function (e) {
+                reject(new Error("could not instantiate the wasm: " + motivusErrorText(e)));
+              }
+            );
+            return {};
+          },
+        };
+        if (dataPackage !== null) {
+          settings.getPreloadedPackage = function () {
+            return dataPackage;
+          };
+        }
+        program = motivusProgram(settings);
       });
     })
     .then(function (got) {
-      var Module = got[0];
+      var program = got[0];
       var entries = got[1];
-      var FS = Module.FS;
+      var FS = program.FS;
+      if (FS === null && (entries.length || preloads.length || resultPaths.length)) {
+        throw new Error("the program was linked without a filesystem, so it cannot take files: " +
+          "link it with -sFORCE_FILESYSTEM=1");
+      }
       entries.forEach(function (entry) {
         var path = motivusGuestPath("/" + entry.name, "data_link entry");
         if (entry.dir) {
@@ -278,12 +397,20 @@ function motivusRunC(task) {
           FS.mkdirTree(dir);
         }
       });
-      motivusWriteFile(FS, MOTIVUS_PARAMS_PATH, paramsJson);
+      if (FS !== null) {
+        motivusWriteFile(FS, MOTIVUS_PARAMS_PATH, paramsJson);
+      }
+      var call = motivusExportedCall(program, task.params);
 
-      var exitCode;
+      var exitCode = 0;
+      var returned;
       var problems = [];
       try {
-        exitCode = Module.callMain(args);
+        if (call !== null) {
+          returned = call();
+        } else {
+          exitCode = program.callMain(args);
+        }
       } catch (e) {
         exitCode = MOTIVUS_EXIT_TRAP;
         problems.push("the program crashed: " + motivusErrorText(e));
@@ -296,7 +423,7 @@ function motivusRunC(task) {
       var missing = [];
       resultPaths.forEach(function (path) {
         var guest = motivusGuestPath(path, "result_files");
-        if (motivusExists(FS, guest)) {
+        if (FS !== null && motivusExists(FS, guest)) {
           out[path] = motivusB64Encode(FS.readFile(guest));
         } else {
           missing.push(path);
@@ -305,7 +432,9 @@ function motivusRunC(task) {
       if (missing.length) {
         problems.push("result file(s) not written by the program: " + missing.join(", "));
       }
-      if (motivusExists(FS, MOTIVUS_DATA_PATH)) {
+      if (call !== null && exitCode !== MOTIVUS_EXIT_TRAP) {
+        out.data = motivusJsonValue(returned);
+      } else if (FS !== null && motivusExists(FS, MOTIVUS_DATA_PATH)) {
         var text = FS.readFile(MOTIVUS_DATA_PATH, { encoding: "utf8" });
         try {
           out.data = JSON.parse(text);

@@ -10,7 +10,7 @@ import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 # Directories that are never build inputs: outputs, caches, version control.
 SKIP_DIRS = frozenset({".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"})
@@ -69,6 +69,9 @@ class Packaged:
 
     wasm: bytes
     loader_js: str
+    #: the file package the program itself preloads (Emscripten's --preload-file ``.data``),
+    #: which becomes the package's data zip instead of the packed filesystem directory
+    preloaded: Optional[bytes] = None
 
 
 class Toolchain(abc.ABC):
@@ -87,9 +90,10 @@ class Toolchain(abc.ABC):
     #: the runs of its build script, in order
     steps: Tuple[Step, ...] = (COMPILE,)
 
-    def input_files(self, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
-        """The files of ``source_dir`` the build script reads: what the build's fingerprint
-        covers (not fixtures, docs, ``.env`` or outputs, whose changes need no rebuild)."""
+    def input_files(self, project_dir: Path, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
+        """The files of the project the build script reads (by default, those of
+        ``source_dir`` that :meth:`reads` names): what the build's fingerprint covers (not
+        fixtures, docs, ``.env`` or outputs, whose changes need no rebuild)."""
         return (path for path in walk(source_dir, exclude) if self.reads(path.relative_to(source_dir)))
 
     def reads(self, relative: Path) -> bool:
@@ -100,11 +104,6 @@ class Toolchain(abc.ABC):
         """Settings this toolchain's build script reads from the project, as environment
         variables (none by default). Part of the plan, so a change shows in the build."""
         return {}
-
-    def notices(self, project_dir: Path, source_dir: Path) -> List[str]:
-        """What a build of this project should tell its author before compiling (none by
-        default): a project shape this toolchain does not follow, say."""
-        return []
 
     @abc.abstractmethod
     def package(self, out_dir: Path, name: str, version: str) -> Packaged:

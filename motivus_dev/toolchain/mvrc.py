@@ -54,10 +54,10 @@ class Mvrc(Toolchain):
             or relative.suffix == ".rs"
         )
 
-    def input_files(self, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
+    def input_files(self, project_dir: Path, source_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
         """As every toolchain's, plus ``.cargo/config.toml`` (hidden directories are skipped
         otherwise): it may point cargo at ``vendor/``."""
-        yield from super().input_files(source_dir, exclude)
+        yield from super().input_files(project_dir, source_dir, exclude)
         for name in ("config.toml", "config"):
             if (source_dir / ".cargo" / name).is_file():
                 yield source_dir / ".cargo" / name
