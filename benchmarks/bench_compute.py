@@ -1,4 +1,5 @@
-"""Benchmark 3: compute speed, wasm in a worker vs native, for the Rust and C++ templates.
+"""Benchmark 3: compute speed, wasm in a worker vs native, for the Rust and C++ templates and
+for a larger floating-point C program (n-body).
 
 Input: 100,000 points x 8 dimensions (uniform in [-10, 10], fixed seed), k = 8, written once as
 JSON (the Rust template's ``params[0]``) and as text (the C++ template's ``/input/points.txt``).
@@ -20,6 +21,12 @@ output writing as the k = 8 run, and almost no clustering. The difference is the
 - equal-footing figures (no target, they show where the gap comes from): the Rust native
   build at the template's own opt-level s (the wasm is built at s), and the C++ program
   built by clang++ 14 -O2, the compiler em++ 3.1.6 runs (if clang++-14 is installed).
+- C++ wasm twice: built on the host (Debian 12's emscripten 3.1.6, what mvcc 0.1 pinned) and
+  in the mvcc 0.2 image (emscripten 3.1.69).
+- n-body (benchmarks/programs/nbody: 1,000 bodies, softened gravity, leapfrog, doubles, sqrt
+  and a division per pair): time(100 steps) - time(1 step), wasm built by mvcc 0.2 (and by
+  the host's 3.1.6), native by gcc -O2 on the host and by clang 19 -O2 (the compiler of
+  emscripten 3.1.69) in the mvcc image. Best of 3.
 
 usage: python benchmarks/bench_compute.py
 """
@@ -145,9 +152,9 @@ def rust_native(points_json: Path, opt_level: str = "3") -> float:
     return k8 - k1
 
 
-def cpp_wasm(points_txt: Path) -> float:
+def cpp_wasm(points_txt: Path, where: str = "host") -> float:
     project = common.new_project("benchkmcpp", "cpp")
-    common.build(project, "host")
+    common.build(project, where, force=True)
     paths = common.package_paths(project)
     pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
     data = paths["data"].resolve().as_uri() if paths["data"].exists() else None
@@ -157,8 +164,67 @@ def cpp_wasm(points_txt: Path) -> float:
         return TaskSpec(pkg, arguments=["-k", str(k)], preload_files=pre, data_link=data)
 
     t = asyncio.run(_pool_times({"k8": spec(K), "k1": spec(1)}))
-    print(f"   c++ wasm: k=8 {t['k8']:.3f} s, k=1 {t['k1']:.3f} s", flush=True)
+    print(f"   c++ wasm ({where}): k=8 {t['k8']:.3f} s, k=1 {t['k1']:.3f} s", flush=True)
     return t["k8"] - t["k1"]
+
+
+NBODY = common.BENCH / "programs" / "nbody"
+NBODY_STEPS = 100
+
+
+def nbody_wasm(where: str) -> float:
+    """n-body compute time of the package built on ``where`` (host: its emscripten; docker:
+    the mvcc image's)."""
+    project = common.work_dir() / "benchnbody"
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(NBODY, project)
+    common.build(project, where)
+    paths = common.package_paths(project)
+    pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
+    specs = {str(steps): TaskSpec(pkg, arguments=["-s", str(steps)]) for steps in (NBODY_STEPS, 1)}
+    t = asyncio.run(_pool_times(specs))
+    print(f"   n-body wasm ({where}): {NBODY_STEPS} steps {t[str(NBODY_STEPS)]:.3f} s, 1 step {t['1']:.3f} s",
+          flush=True)
+    return t[str(NBODY_STEPS)] - t["1"]
+
+
+def nbody_native(compiler: str) -> float:
+    """n-body compute time natively: ``gcc`` on the host, or ``clang`` 19 in the mvcc image."""
+    source = NBODY / "src" / "nbody.c"
+    if compiler == "gcc":
+        exe = common.work_dir() / "nbody-gcc"
+        common.run(["gcc", "-O2", "-o", str(exe), str(source), "-lm"])
+        argv: List[str] = [str(exe)]
+    else:
+        from motivus_dev.toolchain.images import image_for
+
+        out_dir = common.work_dir() / "nbody-clang"
+        out_dir.mkdir(exist_ok=True)
+        shutil.copy(source, out_dir / "nbody.c")
+        common.run(["docker", "run", "--rm", "--network", "none", "-v", f"{out_dir}:/w", "-w", "/w",
+                    image_for("mvcc").ref, "clang-19", "-O2", "-o", "nbody", "nbody.c", "-lm"])
+        argv = ["docker", "run", "--rm", "--network", "none", "-v", f"{out_dir}:/w", image_for("mvcc").ref,
+                "sh", "-c", "for s in " + " ".join([str(NBODY_STEPS), "1"] * RUNS) + "; do "
+                "a=$(date +%s.%N); /w/nbody -s $s >/dev/null; b=$(date +%s.%N); echo $s $a $b; done"]
+        best = {NBODY_STEPS: 1e9, 1: 1e9}
+        for line in common.run(argv).stdout.split("\n"):
+            parts = line.split()
+            if len(parts) == 3 and parts[0].isdigit():
+                best[int(parts[0])] = min(best[int(parts[0])], float(parts[2]) - float(parts[1]))
+        print(f"   n-body native (clang 19): {NBODY_STEPS} steps {best[NBODY_STEPS]:.3f} s, "
+              f"1 step {best[1]:.3f} s", flush=True)
+        return best[NBODY_STEPS] - best[1]
+    best = {NBODY_STEPS: 1e9, 1: 1e9}
+    for _ in range(RUNS):
+        for steps in (NBODY_STEPS, 1):
+            t0 = time.perf_counter()
+            proc = common.run(argv + ["-s", str(steps)])
+            best[steps] = min(best[steps], time.perf_counter() - t0)
+            assert "energy" in proc.stdout, proc.stdout
+    print(f"   n-body native ({compiler}): {NBODY_STEPS} steps {best[NBODY_STEPS]:.3f} s, 1 step {best[1]:.3f} s",
+          flush=True)
+    return best[NBODY_STEPS] - best[1]
 
 
 def cpp_native(points_txt: Path, compiler: str = "g++") -> float:
@@ -201,6 +267,18 @@ def main() -> List[Dict[str, object]]:
         cc = cpp_native(txt, clang)
         figs.append(common.figure("c++ k-means compute, native clang++ 14", cc, "s"))
         figs.append(common.figure("c++ wasm / native clang++ 14", cw / cc, "x"))
+    cw2 = cpp_wasm(txt, "docker")
+    figs.append(common.figure("c++ k-means compute, wasm (mvcc 0.2)", cw2, "s"))
+    figs.append(common.figure("c++ wasm (mvcc 0.2) / native", cw2 / cn, "x", "<= 1.5", cw2 / cn <= 1.5))
+
+    print(f"== 3b. compute speed: n-body, 1,000 bodies, {NBODY_STEPS} steps (doubles)", flush=True)
+    nw, nw_old, ng, nc = nbody_wasm("docker"), nbody_wasm("host"), nbody_native("gcc"), nbody_native("clang")
+    figs.append(common.figure("c n-body compute, wasm (mvcc 0.2)", nw, "s"))
+    figs.append(common.figure("c n-body compute, wasm (host emscripten)", nw_old, "s"))
+    figs.append(common.figure("c n-body compute, native gcc -O2", ng, "s"))
+    figs.append(common.figure("c n-body compute, native clang 19 -O2", nc, "s"))
+    figs.append(common.figure("c n-body wasm (mvcc 0.2) / native gcc", nw / ng, "x", "<= 1.5", nw / ng <= 1.5))
+    figs.append(common.figure("c n-body wasm (mvcc 0.2) / native clang 19", nw / nc, "x"))
     return figs
 
 

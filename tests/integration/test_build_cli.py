@@ -340,3 +340,36 @@ def test_without_a_makefile_the_build_names_the_files_it_compiles(projects: Dict
     assert result.exit_code == 0, result.output
     assert ("no Makefile with an 'app' target: building 3 source file(s) of src: input.c kmeans.c main.c"
             in result.output)
+
+
+@pytest.mark.parametrize("toolchain", ["docker", "host"])
+def test_a_program_without_main_is_called_by_function_name(tmp_path: Path, toolchain: str) -> None:
+    """The automatic build of a library-style program (no main, --no-entry): params
+    ["fn", args...] call its exported functions; a name it does not export fails the task
+    with the list of what it exports."""
+    if toolchain == "docker" and docker_ready():
+        pytest.skip(docker_ready())
+    project = tmp_path / "geometry"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "geometry.c").write_text(
+        "#include <math.h>\n#include <stdio.h>\n#include <emscripten.h>\n"
+        "EMSCRIPTEN_KEEPALIVE double hypotenuse(double a, double b) {\n"
+        "    printf(\"hyp\\n\");\n    return sqrt(a * a + b * b);\n}\n"
+        "EMSCRIPTEN_KEEPALIVE void nothing(void) {}\n"
+    )
+    (project / "motivus.yml").write_text(
+        "version: 1.0\nbuild:\n  compiler: mvcc\n  lang: c\n  source: src\n  ldflags: [\"--no-entry\"]\n"
+        "package:\n  name: geometry\n  version: 1.0.0\n"
+    )
+    result = motivus("-C", str(project), "build", "--toolchain", toolchain)
+    assert result.exit_code == 0, result.output
+    hyp, void, wrong = run_package(project, "geometry-1.0.0", [
+        {"params": ["hypotenuse", 3, 4]}, {"params": ["nothing"]}, {"params": ["hypot", 3, 4]},
+    ])
+    assert hyp["exitCode"] == 0 and hyp["out"] == {"data": 5}, hyp
+    assert hyp["stdout"] == "hyp\n"
+    assert void["exitCode"] == 0 and void["out"] == {"data": None}, void
+    assert wrong["exitCode"] == 1 and wrong["out"] == {}
+    assert "the program has no main(), so params must name a function it exports" in wrong["stderr"]
+    exported = wrong["stderr"].rsplit("exported: ", 1)[1].strip().split(", ")
+    assert "(it exports no \"hypot\")" in wrong["stderr"] and {"hypotenuse", "nothing"} <= set(exported)

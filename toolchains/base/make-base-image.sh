@@ -1,7 +1,7 @@
 #!/bin/sh
-# Make the Debian base image (`debian:bookworm`, `debian:trixie`) of the Motivus toolchains when it cannot be pulled.
+# Make the Debian base image (`debian:trixie`; `debian:bookworm` too) of the Motivus toolchains when it cannot be pulled.
 #
-# Why: the toolchain Dockerfiles start `FROM debian:bookworm`; on machines without an image
+# Why: the toolchain Dockerfiles start `FROM debian:trixie`; on machines without an image
 # registry that image is built here from the same Debian archive apt already uses
 # (debootstrap --variant=minbase), then `docker import`ed. The rootfs tarball is cached so a
 # second run (e.g. the next CI job) only pays for the import.
@@ -9,12 +9,12 @@
 # Usage: make-base-image.sh [--force]
 # Environment:
 #   MOTIVUS_CACHE_DIR   cache directory (default /var/cache/motivus)
-#   MOTIVUS_BASE_IMAGE  image to make (default debian:bookworm)
+#   MOTIVUS_BASE_IMAGE  image to make (default debian:trixie, what both toolchains start FROM)
 #   MOTIVUS_DEBIAN_MIRROR  archive URL (default: the first bookworm source in apt's config)
 #   DOCKER              docker client (default: docker)
 set -eu
 
-IMAGE="${MOTIVUS_BASE_IMAGE:-debian:bookworm}"
+IMAGE="${MOTIVUS_BASE_IMAGE:-debian:trixie}"
 SUITE="${IMAGE#*:}"
 CACHE_DIR="${MOTIVUS_CACHE_DIR:-/var/cache/motivus}"
 TARBALL="$CACHE_DIR/base-$(echo "$IMAGE" | tr ':/' '--')-rootfs.tar"
