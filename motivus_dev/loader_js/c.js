@@ -188,25 +188,26 @@ function motivusErrorText(e) {
 }
 
 /** The call `params = ["fn", arg, ...]` asks for, as a function of no arguments, or null when
- * main runs: params[0] names a function the program exports (its C name: `fn` is the export
- * `_fn`; a name that already starts with "_" may also be the export itself). A program
- * without main() must be called this way. */
-function motivusExportedCall(program, params) {
+ * main runs: params[0] names a function the wasm module exports, by its C name (`fn`, which
+ * the glue calls `Module._fn`; a name that already starts with "_" may also be the glue's
+ * name, `_fn`). The module's export list decides, not the glue's object: a build with
+ * ASSERTIONS puts stubs and getters that abort on the names of runtime symbols it left out
+ * (`Module._setNetworkCallback`). A program without main() must be called this way. */
+function motivusExportedCall(program, wasmExports, params) {
   var name = Array.isArray(params) && typeof params[0] === "string" ? params[0] : null;
   var fn = null;
   if (name !== null && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) {
-    var exported = program.module;
-    if (typeof exported["_" + name] === "function") {
-      fn = exported["_" + name];
-    } else if (name.charAt(0) === "_" && typeof exported[name] === "function") {
-      fn = exported[name];
+    if (wasmExports.indexOf(name) >= 0) {
+      fn = motivusOwnFunction(program.module, "_" + name);
+    } else if (name.charAt(0) === "_" && wasmExports.indexOf(name.substring(1)) >= 0) {
+      fn = motivusOwnFunction(program.module, name);
     }
   }
   if (fn === null) {
     if (program.callMain === null) {
       throw new Error("the program has no main(), so params must name a function it exports: " +
         "[\"fn\", arg, ...]" + (name !== null ? " (it exports no " + JSON.stringify(name) + ")" : "") +
-        "; exported: " + (motivusExportedNames(program.module).join(", ") || "none"));
+        "; exported: " + (motivusExportedNames(program.module, wasmExports).join(", ") || "none"));
     }
     return null;
   }
@@ -218,12 +219,17 @@ function motivusExportedCall(program, params) {
   };
 }
 
-function motivusExportedNames(exported) {
-  return Object.keys(exported).filter(function (key) {
-    var d = Object.getOwnPropertyDescriptor(exported, key);
-    return /^_[A-Za-z]/.test(key) && d && typeof d.value === "function";
-  }).map(function (key) {
-    return key.substring(1);
+/** ``obj[key]`` when it is a function held as a plain value (not behind a getter). */
+function motivusOwnFunction(obj, key) {
+  var d = Object.getOwnPropertyDescriptor(obj, key);
+  return d && typeof d.value === "function" ? d.value : null;
+}
+
+/** The functions a task can call by name: the module's exports that the glue exposes, less
+ * the runtime's own (names starting with "_", emscripten_*, dynCall_*). */
+function motivusExportedNames(exported, wasmExports) {
+  return wasmExports.filter(function (name) {
+    return !/^(_|emscripten_|dynCall_)/.test(name) && motivusOwnFunction(exported, "_" + name) !== null;
   }).sort();
 }
 
@@ -348,7 +354,7 @@ function motivusRunC(task) {
           onRuntimeInitialized: function () {
             // Called from inside the glue's run(), possibly before motivusProgram returned.
             Promise.resolve().then(function () {
-              resolve([program, entries]);
+              resolve([program, entries, wasmModule]);
             });
           },
           instantiateWasm: function (imports, receiveInstance) {
@@ -374,6 +380,11 @@ function motivusRunC(task) {
     .then(function (got) {
       var program = got[0];
       var entries = got[1];
+      var wasmExports = WebAssembly.Module.exports(got[2]).filter(function (e) {
+        return e.kind === "function";
+      }).map(function (e) {
+        return e.name;
+      });
       var FS = program.FS;
       if (FS === null && (entries.length || preloads.length || resultPaths.length)) {
         throw new Error("the program was linked without a filesystem, so it cannot take files: " +
@@ -400,7 +411,7 @@ function motivusRunC(task) {
       if (FS !== null) {
         motivusWriteFile(FS, MOTIVUS_PARAMS_PATH, paramsJson);
       }
-      var call = motivusExportedCall(program, task.params);
+      var call = motivusExportedCall(program, wasmExports, task.params);
 
       var exitCode = 0;
       var returned;

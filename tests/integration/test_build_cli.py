@@ -310,10 +310,13 @@ def test_a_c_project_with_its_own_makefile_is_built_by_make_app(tmp_path: Path, 
 
     import base64
 
-    main_run, call, no_such = run_package(project, stem, [
+    main_run, call, no_such, trap_name = run_package(project, stem, [
         {"arguments": ["scaler"], "result_files": {"/out/scaled.txt": "scaled.txt"}},
         {"params": ["weighted_sum", 1, 2]},
         {"params": ["nope", 1]},
+        # With ASSERTIONS the glue guards Module._setNetworkCallback (a library symbol it left
+        # out) with a getter that aborts: a name is looked up without touching it.
+        {"params": ["setNetworkCallback"]},
     ])
     assert main_run["exitCode"] == 0, main_run
     assert base64.b64decode(main_run["out"]["/out/scaled.txt"]).decode() == "2 3\n5 7.5\n-8 -12\n"
@@ -322,6 +325,7 @@ def test_a_c_project_with_its_own_makefile_is_built_by_make_app(tmp_path: Path, 
     # A name the program does not export runs main (as params meant for main would), which here
     # fails for want of the /out directory no result file asked for.
     assert no_such["exitCode"] == 4 and "tables: cannot write /out/scaled.txt" in no_such["stderr"]
+    assert trap_name["exitCode"] == 4 and "tables: cannot write /out/scaled.txt" in trap_name["stderr"], trap_name
 
     # The Makefile is an input: editing it rebuilds; a broken app target fails with make's message.
     makefile = project / "Makefile"
