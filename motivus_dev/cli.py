@@ -68,6 +68,14 @@ def json_option(fn: Any) -> Any:
                         help="Print the result (or the error) as one JSON document on stdout, for CI.")(fn)
 
 
+def unsandboxed_option(fn: Any) -> Any:
+    """``--insecure-no-sandbox``: run task code although this machine cannot contain it."""
+    return click.option("--insecure-no-sandbox", "allow_unsandboxed", is_flag=True,
+                        help="Run task code even where it cannot be sandboxed (no bubblewrap or user "
+                             "namespaces): it can then reach this machine's files, processes and services. "
+                             "Only for code you trust.")(fn)
+
+
 def reporter_for(ctx: click.Context, verbose: bool = False) -> Any:
     """The progress reporter of a command, with the -q / -v of its invocation."""
     from .ui import RichReporter
@@ -287,10 +295,12 @@ def clean(ctx: click.Context) -> None:
 @click.option("--browser", type=click.Choice(["chromium", "firefox", "all"]),
               help="Run the cases in a headless browser's Web Worker, as the platform's browser workers do "
                    "(all: node and every browser found, showing where results differ).")
+@unsandboxed_option
 @json_option
 @click.pass_context
 def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Path], workers: Optional[int],
-             timeout: float, toolchain: str, package: Optional[Path], browser: Optional[str], as_json: bool) -> None:
+             timeout: float, toolchain: str, package: Optional[Path], browser: Optional[str],
+             allow_unsandboxed: bool, as_json: bool) -> None:
     """Run tests/fixtures/*.yml against the built package (building it first if stale)."""
     from .errors import TestFailure
     from .testing import run_tests
@@ -298,7 +308,8 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
 
     with reporter_for(ctx) as reporter:
         report = run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
-                           toolchain=toolchain, junit_xml=junit_xml, package=package, browser=browser)
+                           toolchain=toolchain, junit_xml=junit_xml, package=package, browser=browser,
+                           allow_unsandboxed=allow_unsandboxed)
     failed = len(report.failures)
     if as_json:
         click.echo(json.dumps({
@@ -333,13 +344,20 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
 @click.option("--token", "tokens", multiple=True, help="Accept only these application tokens (repeatable).")
 @click.option("--allow-origin", "origins", multiple=True, metavar="ORIGIN",
               help="Also let browser pages of ORIGIN connect (default: local pages only; repeatable).")
+@click.option("--data-dir", "data_dirs", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where a driver's data_link may name local files (default: the working directory; "
+                   "repeatable). Browser pages may only give http(s) URLs.")
+@unsandboxed_option
 def loopback(host: str, port: int, workers: Optional[int], timeout: Optional[float], memory_mb: int,
-             max_size_mb: int, tokens: Tuple[str, ...], origins: Tuple[str, ...]) -> None:
+             max_size_mb: int, tokens: Tuple[str, ...], origins: Tuple[str, ...], data_dirs: Tuple[Path, ...],
+             allow_unsandboxed: bool) -> None:
     """Run a local stand-in for the Motivus cluster that drivers connect to."""
     from .ui import serve_loopback
 
     serve_loopback(host=host, port=port, workers=workers, timeout=timeout, memory_mb=memory_mb,
-                   max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None, allowed_origins=origins)
+                   max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None, allowed_origins=origins,
+                   data_dirs=list(data_dirs) or None, allow_unsandboxed=allow_unsandboxed)
 
 
 @main.command()

@@ -23,6 +23,7 @@ from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
 from .reporter import Reporter
 from .resources import doc
 from .runtime.task import TaskResult
+from .textsafe import printable
 from .waterbear import result_files
 
 # A package file bigger than this is not unpacked for testing (the marketplace takes 100 MB).
@@ -135,6 +136,7 @@ def run_tests(
     junit_xml: Optional[Path] = None,
     package: Optional[Path] = None,
     browser: Optional[str] = None,
+    allow_unsandboxed: bool = False,
 ) -> TestReport:
     """Build the package if it is stale (or take the one at ``package``), run the selected
     cases, judge them. ``browser``: run them in that browser instead of node; ``"all"``: in
@@ -161,7 +163,7 @@ def run_tests(
     results: List[CaseResult] = []
     for runner in runners:
         if runner == "node":
-            results += asyncio.run(_run_cases(files, cases, reporter, workers, timeout))
+            results += asyncio.run(_run_cases(files, cases, reporter, workers, timeout, allow_unsandboxed))
         else:
             reporter.step(f"running {len(cases)} case(s) in {runner}", total=len(cases))
             results += _run_cases_in_browser(runner, files, cases, reporter, timeout)
@@ -218,14 +220,17 @@ def given_package(path: Path, config: ProjectConfig) -> PackageFiles:
 
 
 async def _run_cases(files: PackageFiles, cases: List[Case], reporter: Reporter, workers: Optional[int],
-                     timeout: float) -> List[CaseResult]:
+                     timeout: float, allow_unsandboxed: bool = False) -> List[CaseResult]:
     from .runtime.package import PackageStore
     from .runtime.pool import WorkerPool
     from .runtime.task import TaskSpec
 
     package = PackageStore().intern_files(files.wasm.read_bytes(), files.loader.read_bytes())
     data_link = str(files.data) if files.data is not None else None
-    pool = WorkerPool(workers or min(len(cases), _cpu_count()), timeout, reporter=reporter)
+    # The cases are the author's own, one owner; the only local file read is the package's data zip.
+    pool = WorkerPool(workers or min(len(cases), _cpu_count()), timeout, reporter=reporter,
+                      data_dirs=[files.data.parent] if files.data is not None else [],
+                      allow_unsandboxed=allow_unsandboxed)
     await pool.start()
 
     async def one(case: Case) -> CaseResult:
@@ -238,6 +243,7 @@ async def _run_cases(files: PackageFiles, cases: List[Case], reporter: Reporter,
             result_files=body["result_files"],
             data_link=data_link,
             timeout=case.timeout,
+            owner="motivus test",
         )
         began = time.monotonic()
         result = await pool.run(spec)
@@ -350,8 +356,8 @@ def write_junit_xml(report: TestReport, path: Path) -> None:
         if not result.verdict.passed:
             failure = ET.SubElement(case, "failure", message=result.verdict.problems[0].splitlines()[0])
             failure.text = "\n\n".join(result.verdict.problems)
-        ET.SubElement(case, "system-out").text = result.outcome.stdout
-        ET.SubElement(case, "system-err").text = result.outcome.stderr
+        ET.SubElement(case, "system-out").text = printable(result.outcome.stdout)
+        ET.SubElement(case, "system-err").text = printable(result.outcome.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     tree = ET.ElementTree(suite)
     if hasattr(ET, "indent"):  # Python 3.9+

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from .errors import MotivusError
+from .textsafe import printable
 
 # Piped output (CI logs) gets wide lines rather than rich's 80 columns, so that hashes and
 # paths are never cut.
@@ -65,12 +66,14 @@ class RichReporter:
     def _print(self, message: str) -> None:
         (self._progress.console if self._progress else err_console).print(message)
 
+    # Messages can quote task output (a loader's stderr): printable() keeps its escape
+    # sequences from acting on the terminal or the log.
     def info(self, message: str) -> None:
         if not self.quiet:
-            self._print(escape(message))
+            self._print(escape(printable(message)))
 
     def warning(self, message: str) -> None:
-        self._print(f"[yellow]warning:[/] {escape(message)}")
+        self._print(f"[yellow]warning:[/] {escape(printable(message))}")
 
     def step(self, name: str, total: Optional[float] = None) -> None:
         if self.quiet:
@@ -87,7 +90,7 @@ class RichReporter:
 
     def output(self, line: str) -> None:
         if self.verbose:
-            self._print(f"[dim]{escape(line.rstrip())}[/]")
+            self._print(f"[dim]{escape(printable(line.rstrip()))}[/]")
 
 
 def files_table(files: Sequence[Any], base: Path) -> Table:
@@ -118,7 +121,7 @@ def render_test_report(report: Any) -> None:
         where = f" in {result.runner}" if several else ""
         console.print(f"\n[red bold]FAILED[/] {escape(result.case.name)}{where} ({escape(str(result.case.source))})")
         for problem in result.verdict.problems:
-            console.print(escape(problem), soft_wrap=True)
+            console.print(escape(printable(problem)), soft_wrap=True)
     if several:
         differences = report.differences()
         for case, first, other, parts in differences:
@@ -137,7 +140,7 @@ def _loopback_view(stats: Any, url: str) -> Table:
     table.add_column("failed")
     table.add_column("workers")
     busy = " ".join(
-        f"#{w.index}:{w.state}({w.tasks_done})" + (f"[red]x{w.restarts}[/]" if w.restarts else "")
+        f"#{w.index}:{w.state.value}({w.tasks_done})" + (f"[red]x{w.restarts}[/]" if w.restarts else "")
         for w in pool.workers
     )
     table.add_row(str(stats.connections), str(pool.queued), str(pool.running), str(pool.done),

@@ -94,7 +94,10 @@ class ClusterWorker:
                  pool: Optional[WorkerPool] = None) -> None:
         self.options = options
         self.reporter: Reporter = reporter or NullReporter()
-        self.pool = pool or WorkerPool(options.threads, options.timeout, options.memory_mb, reporter=self.reporter)
+        # Never without the sandbox: the tasks are strangers' code.
+        self.pool = pool or WorkerPool(
+            options.threads, options.timeout, options.memory_mb, reporter=self.reporter, data_dirs=()
+        )
         self.packages = PackageStore()
         self.stats = WorkerStats()
         self._stop = asyncio.Event()
@@ -196,7 +199,8 @@ class ClusterWorker:
         body = event.body
         try:
             package = self.packages.intern_wire(body.get("wasm"), body.get("loader"))  # type: ignore[arg-type]
-            spec = TaskSpec.from_body(package, body)
+            # Strangers' drivers: no process shared with another task, no file of this machine.
+            spec = TaskSpec.from_body(package, body, owner=None, local_data=False)
             result = await self.pool.run(spec, label=event.tid[:8])
         except MotivusError as exc:
             from motivus_dev.runtime.task import TaskResult

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import http
+import ipaddress
 import json
 import urllib.parse
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Collection, Deque, Dict, Iterator, List, Optional, Set
+from pathlib import Path
+from typing import Any, Collection, Deque, Dict, Iterator, List, Optional, Sequence, Set
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -76,6 +78,12 @@ class _FrameKindConnection(ServerConnection):
 class _Connection:
     ws: ServerConnection
     session: Session
+    # Whose tasks these are, for the pool: one driver's tasks never share a node process
+    # with another's.
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # A program on this machine (no Origin, a loopback peer) may name local data_links; a
+    # browser page may not.
+    local_data: bool = False
     tasks: Set["asyncio.Task[None]"] = field(default_factory=set)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -231,6 +239,7 @@ class LoopbackServer:
         conn = _Connection(ws, Session(token, self._authorize))
         self._connections.add(conn)
         peer = ws.remote_address
+        conn.local_data = _is_local_program(ws)
         assert isinstance(ws, _FrameKindConnection)
         try:
             while True:
@@ -319,7 +328,7 @@ class LoopbackServer:
         else:
             # Only small fields and the shared package are kept per queued task: the frame's
             # own copy of the wasm and loader is dropped with `body` after this function.
-            spec = TaskSpec.from_body(package, body)
+            spec = TaskSpec.from_body(package, body, owner=conn.owner, local_data=conn.local_data)
             task = asyncio.ensure_future(self._run_task(conn, action.topic, action.ref, spec))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
@@ -340,6 +349,19 @@ class LoopbackServer:
             pass
 
 
+def _is_local_program(ws: ServerConnection) -> bool:
+    """A program on this machine: no ``Origin`` (browsers always send one) from a loopback
+    address."""
+    if ws.request is None or ws.request.headers.get("Origin") is not None:
+        return False
+    address = ws.remote_address
+    host = address[0] if isinstance(address, tuple) and address else ""
+    try:
+        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 async def run_loopback(
     *,
     host: str = DEFAULT_HOST,
@@ -350,6 +372,8 @@ async def run_loopback(
     max_size: int = DEFAULT_MAX_SIZE,
     tokens: Optional[Collection[str]] = None,
     allowed_origins: Collection[str] = (),
+    data_dirs: Optional[Sequence[Path]] = None,
+    allow_unsandboxed: bool = False,
     reporter: Optional[Reporter] = None,
     stop: Optional[asyncio.Event] = None,
     on_ready: Optional[Any] = None,
@@ -358,9 +382,13 @@ async def run_loopback(
 
     ``on_ready(server)`` is called once listening (the CLI prints ``server.url`` and polls
     ``server.stats()`` for live progress). On cancellation (Ctrl-C) it shuts down cleanly too.
+    ``data_dirs``: where local data_links may be read (default: the working directory).
     """
     reporter = reporter or NullReporter()
-    pool = WorkerPool(workers, timeout, memory_mb, reporter=reporter)
+    dirs = [Path.cwd()] if data_dirs is None else list(data_dirs)
+    pool = WorkerPool(
+        workers, timeout, memory_mb, reporter=reporter, data_dirs=dirs, allow_unsandboxed=allow_unsandboxed
+    )
     await pool.start()
     server = LoopbackServer(
         pool, host, port, max_size=max_size, tokens=tokens, reporter=reporter, allowed_origins=allowed_origins

@@ -9,6 +9,7 @@ are cached by content hash, checked archives only.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import io
@@ -16,13 +17,12 @@ import json
 import os
 import stat
 import tempfile
-import threading
 import time
 import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from motivus_dev.errors import RuntimeFailure
 from motivus_dev.runtime.paths import UnsafeInputError
@@ -132,14 +132,24 @@ def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS, what: str = "data
 class DataLinkStore:
     """Fetches ``data_link`` zips (http(s) URL, ``file://`` URL or local path) with a cache.
 
-    Every input is bounded: a local link must be a regular file (not ``/dev/zero``, a fifo
-    or a directory) of at most ``max_download_bytes``, read with that bound whatever its
-    size says; a download must end within ``deadline`` (the task's) and the size bound, so
-    a server that never answers or drips a byte at a time fails its task in time.
+    The one owner of data zips: what may be read, the deadline, the checks and the caches.
 
-    The download cache holds checked archives only, named by their content's sha256, at
-    most ``cache_bytes`` in all (least recently used first out). A URL is revalidated on
-    every use (``If-None-Match``/``If-Modified-Since``), so a changed file is seen.
+    - **What may be read.** An http(s) URL always. A local path or ``file://`` URL only when
+      the task may name local files (``local=True``: it came from a program on this machine,
+      not from a browser page or a cluster) and, when ``local_roots`` is given, only under
+      one of those directories after symlinks are resolved; a path outside them is refused
+      with the same words whether it exists or not. A local link must be a regular file
+      (not ``/dev/zero``, a FIFO or a directory: it is opened without blocking and checked
+      before a byte is read) of at most ``max_download_bytes``.
+    - **The deadline.** All of it (connect, headers, body, local reads, the zip checks)
+      runs within ``deadline`` (the task's), or ``download_seconds`` without one: a server
+      that never answers, or drips its headers or its body, fails its task in time. The
+      download is a coroutine, so the deadline cancels it and closes its connection.
+    - **The caches.** Verified archives are kept in memory (``memory_entries``), by content
+      and, for local files, by real path, size and mtime. Downloads are also kept on disk,
+      checked archives only, named by their content's sha256, at most ``cache_bytes`` in
+      all (least recently used first out); a URL is revalidated on every use
+      (``If-None-Match``/``If-Modified-Since``), so a changed file is seen.
     """
 
     def __init__(
@@ -147,27 +157,46 @@ class DataLinkStore:
         cache_dir: Optional[Path] = None,
         limits: ZipLimits = DEFAULT_LIMITS,
         *,
+        local_roots: Optional[Sequence[Path]] = None,
         cache_bytes: int = 2 << 30,
         download_seconds: float = 600.0,
+        memory_entries: int = 4,
     ) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.limits = limits
+        self.local_roots = None if local_roots is None else tuple(Path(os.path.realpath(r)) for r in local_roots)
         self.cache_bytes = cache_bytes
         self.download_seconds = download_seconds
+        self.memory_entries = memory_entries
         self._checked: "collections.OrderedDict[str, None]" = collections.OrderedDict()  # digests that passed
-        self._stopping = threading.Event()
+        self._memory: "collections.OrderedDict[str, DataZip]" = collections.OrderedDict()
+        self._stopping = False
 
     def stop(self) -> None:
-        """End downloads under way (at their next chunk) and refuse new ones: the pool is closing."""
-        self._stopping.set()
+        """Refuse new loads: the pool is closing (it cancels the loads under way)."""
+        self._stopping = True
 
-    def load(self, link: str, expected_sha256: Optional[str] = None, deadline: Optional[float] = None) -> DataZip:
-        """Return the verified, checked zip named by ``link`` (blocking I/O).
+    async def load(
+        self, link: str, expected_sha256: Optional[str] = None, deadline: Optional[float] = None, *, local: bool = True
+    ) -> DataZip:
+        """Return the verified, checked zip named by ``link``.
 
         ``expected_sha256`` (or a ``#sha256=HEX`` fragment of the link) is checked when given.
-        ``deadline`` (a ``time.monotonic()`` value) bounds a download; without one, a
-        download may take ``download_seconds``.
+        ``deadline`` (a ``time.monotonic()`` value) bounds everything; without one it takes
+        at most ``download_seconds``. ``local``: whether the task may name a local file.
         """
+        if self._stopping:
+            raise DataLinkError(f"data_link {link!r}: cancelled, the pool is shutting down")
+        limit = deadline if deadline is not None else time.monotonic() + self.download_seconds
+        try:
+            return await asyncio.wait_for(self._load(link, expected_sha256, local), max(0.0, limit - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise DataLinkError(
+                f"data_link {link!r}: deadline exceeded: it was not fetched and checked within the task's deadline",
+                hint="a data_link server must answer in time; give the task a longer timeout for a big archive",
+            ) from None
+
+    async def _load(self, link: str, expected_sha256: Optional[str], local: bool) -> DataZip:
         if not isinstance(link, str) or not link:
             raise DataLinkError("data_link is empty or not a string", hint="give an http(s) URL or a local path")
         link, fragment_hash = split_expected_hash(link)
@@ -182,23 +211,35 @@ class DataLinkStore:
         if parsed.scheme in ("http", "https"):
             if not parsed.hostname:
                 raise DataLinkError(f"data_link {link!r} has no host", hint="give an http(s) URL or a local path")
-            limit = deadline if deadline is not None else time.monotonic() + self.download_seconds
-            data = self._fetch_http(link, expected, limit)
-        elif parsed.scheme == "file":
-            data = self._read_local(urllib.parse.unquote(parsed.path), link)
-        elif parsed.scheme == "":
-            data = self._read_local(link, link)
+            key: Optional[str] = None
+            data: Optional[bytes] = await self._fetch_http(link, expected)
+        elif parsed.scheme in ("file", ""):
+            path = self._allowed_path(urllib.parse.unquote(parsed.path) if parsed.scheme else link, link, local)
+            key, data = await asyncio.to_thread(self._read_local, path, link)
         else:
             raise DataLinkError(
                 f"data_link {link!r}: unsupported scheme {parsed.scheme!r}",
                 hint="use an http(s) URL, a file:// URL or a local path",
             )
-        digest = hashlib.sha256(data).hexdigest()
-        if expected is not None and digest != expected:
+        if key is not None and key in self._memory:
+            zipped = self._memory[key]
+            self._memory.move_to_end(key)
+        else:
+            assert data is not None
+            zipped = await asyncio.to_thread(self._verify, data, link)
+            if key is not None:
+                self._memory[key] = zipped
+                while len(self._memory) > self.memory_entries:
+                    self._memory.popitem(last=False)
+        if expected is not None and zipped.sha256 != expected:
             raise DataLinkError(
-                f"data_link {link!r}: sha256 is {digest}, expected {expected}",
+                f"data_link {link!r}: sha256 is {zipped.sha256}, expected {expected}",
                 hint="the file changed or was corrupted in transit",
             )
+        return zipped
+
+    def _verify(self, data: bytes, link: str) -> DataZip:
+        digest = hashlib.sha256(data).hexdigest()
         if digest not in self._checked:
             check_zip(data, self.limits)
             self._checked[digest] = None
@@ -206,21 +247,55 @@ class DataLinkStore:
                 self._checked.popitem(last=False)
         return DataZip(digest, data)
 
-    def _read_local(self, path: str, link: str) -> bytes:
+    def _allowed_path(self, path: str, link: str, local: bool) -> str:
+        """The real path a local link may be read from, or the refusal. Nothing is looked
+        up before the policy allows it, and a refusal says the same for a path that exists
+        and one that does not."""
+        if not local:
+            raise DataLinkError(
+                f"data_link {link!r}: only http(s) URLs are accepted here",
+                hint="a task from a browser page or a cluster cannot name files of this machine; give a URL",
+            )
+        if self.local_roots is None:
+            return path
+        roots = ", ".join(str(r) for r in self.local_roots) or "none"
+        refusal = DataLinkError(
+            f"data_link {link!r}: local files are read only under the allowed directories ({roots})",
+            hint="move the file there, or allow its directory (motivus loopback --data-dir DIR)",
+        )
+        if not os.path.isabs(path):
+            raise refusal
+        for candidate in (os.path.abspath(path), os.path.realpath(path)):
+            if not any(Path(candidate).is_relative_to(root) for root in self.local_roots):
+                raise refusal
+        return os.path.realpath(path)
+
+    def _read_local(self, path: str, link: str) -> Tuple[str, Optional[bytes]]:
+        """``(memory key, bytes)``; the bytes are None when the memory cache has the file."""
         limit = self.limits.max_download_bytes
         try:
-            with open(path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    raise DataLinkError(
-                        f"data_link {link!r} is not a regular file", hint="give the path of a .data.zip file"
-                    )
-                data = handle.read(limit + 1)
+            # Non-blocking: opening a FIFO must not wait for a writer.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise DataLinkError(f"data_link {link!r}: cannot read it ({exc.strerror or exc})") from exc
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise DataLinkError(
+                    f"data_link {link!r} is not a regular file", hint="give the path of a .data.zip file"
+                )
+            if info.st_size > limit:
+                raise DataLinkError(f"data_link {link!r}: more than the limit of {limit} bytes")
+            key = f"{path}\0{info.st_mtime_ns}:{info.st_size}"
+            if key in self._memory:
+                return key, None
+            try:
+                data = handle.read(limit + 1)
+            except OSError as exc:
+                raise DataLinkError(f"data_link {link!r}: cannot read it ({exc.strerror or exc})") from exc
         if len(data) > limit:
             raise DataLinkError(f"data_link {link!r}: more than the limit of {limit} bytes")
-        return data
+        return key, data
 
     # -- the http cache --------------------------------------------------------------------
 
@@ -248,7 +323,7 @@ class DataLinkStore:
         os.utime(path)  # recently used
         return data
 
-    def _fetch_http(self, url: str, expected: Optional[str], deadline: float) -> bytes:
+    async def _fetch_http(self, url: str, expected: Optional[str]) -> bytes:
         if expected is not None:
             known = self._cached(expected)
             if known is not None:
@@ -264,34 +339,24 @@ class DataLinkStore:
 
         limit = self.limits.max_download_bytes
         try:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DataLinkError(f"data_link {url!r}: no time left to download it (task deadline)")
-            timeout = httpx.Timeout(min(left, 60.0))
-            with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
-                if response.status_code == 304 and cached is not None:
-                    return cached
-                response.raise_for_status()
-                chunks = []
-                received = 0
-                for chunk in response.iter_bytes():
-                    received += len(chunk)
-                    if received > limit:
-                        raise DataLinkError(f"data_link {url!r}: more than the limit of {limit} bytes")
-                    if self._stopping.is_set():
-                        raise DataLinkError(f"data_link {url!r}: cancelled, the pool is shutting down")
-                    if time.monotonic() > deadline:
-                        raise DataLinkError(
-                            f"data_link {url!r}: the download did not finish within the task's deadline"
-                        )
-                    chunks.append(chunk)
-                etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+            # No timeout of httpx's own: load() bounds the whole download with the deadline.
+            async with httpx.AsyncClient(timeout=None, follow_redirects=True) as client:
+                async with client.stream("GET", url, headers=headers) as response:
+                    if response.status_code == 304 and cached is not None:
+                        return cached
+                    response.raise_for_status()
+                    chunks = []
+                    received = 0
+                    async for chunk in response.aiter_bytes():
+                        received += len(chunk)
+                        if received > limit:
+                            raise DataLinkError(f"data_link {url!r}: more than the limit of {limit} bytes")
+                        chunks.append(chunk)
+                    etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
             data = b"".join(chunks)
-        except httpx.TimeoutException as exc:
-            raise DataLinkError(f"data_link {url!r}: the server did not answer in time ({exc})") from exc
         except httpx.HTTPError as exc:
             raise DataLinkError(f"data_link {url!r}: download failed ({exc})") from exc
-        self._remember(url, data, etag, modified)
+        await asyncio.to_thread(self._remember, url, data, etag, modified)
         return data
 
     def _remember(self, url: str, data: bytes, etag: Optional[str], modified: Optional[str]) -> None:

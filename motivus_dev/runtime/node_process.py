@@ -23,7 +23,16 @@ from typing import Any, Callable, Deque, Dict, Optional
 from motivus_dev.errors import RuntimeFailure, ToolchainError
 from motivus_dev.runtime.datalink import DataZip
 from motivus_dev.runtime.package import Package
-from motivus_dev.runtime.pipe import Blob, ReplyDecoder, request, result_of, run_request
+from motivus_dev.runtime.pipe import (
+    Blob,
+    ProtocolViolation,
+    ReplyDecoder,
+    hello,
+    new_key,
+    request,
+    result_of,
+    run_request,
+)
 from motivus_dev.runtime.sandbox import probe
 from motivus_dev.runtime.task import TaskResult, TaskSpec
 
@@ -70,7 +79,10 @@ class NodeProcess:
         self.pending: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
         self.packages: "collections.OrderedDict[str, None]" = collections.OrderedDict()
         self.data: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+        # The output of the task running now (reset at each task): a crash reports only it.
         self.stderr_tail: Deque[str] = collections.deque(maxlen=40)
+        self._key = new_key()
+        self._current: Optional[int] = None  # the task being sent or run
         self.exit_reason: Optional[str] = None
         self._reader: Optional["asyncio.Task[None]"] = None
         self._stderr_reader: Optional["asyncio.Task[None]"] = None
@@ -86,23 +98,30 @@ class NodeProcess:
         heap = max(64, self.memory_mb // 2)
         # A minimal environment: the loaders' worker threads get `env: {}` anyway, and the
         # node process itself needs nothing of the server's (tokens included).
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MOTIVUS_WORKER_HEAP_MB": str(heap)}
+        inner = {"MOTIVUS_WORKER_HEAP_MB": str(heap)}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **inner}
         sandbox = probe(self.node)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *sandbox.command(self.node, POOL_JS),
+                *sandbox.command(POOL_JS, inner),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
+                close_fds=True,  # the pool's three pipes and nothing else reach the sandbox
                 preexec_fn=lambda: _limit_child(self.memory_mb),
             )
         except OSError as exc:
             raise ToolchainError(f"cannot start the node worker process ({self.node}): {exc}", hint=NODE_HINT) from exc
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(hello(self._key))
         self._reader = asyncio.ensure_future(self._read_loop())
         self._stderr_reader = asyncio.ensure_future(self._read_stderr())
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), 30.0)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.kill())  # a pool closing while this one starts
+            raise
         except (asyncio.TimeoutError, WorkerCrashed):
             await self.kill()
             raise ToolchainError(
@@ -121,25 +140,19 @@ class NodeProcess:
 
     async def _read_loop(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        decoder = ReplyDecoder()
+        decoder = ReplyDecoder(self._key)
         try:
             while True:
                 data = await self.proc.stdout.read(_PIECE)
                 if not data:
                     break
                 try:
-                    replies = decoder.feed(data)
-                except ValueError as exc:
-                    self.exit_reason = str(exc)
-                    await self.kill()
+                    for reply in decoder.feed(data):
+                        self._dispatch(reply)
+                except ProtocolViolation as exc:
+                    await self._violated(str(exc))
                     break
                 del data
-                for line in decoder.bad_lines:
-                    self.stderr_tail.append("bad line from pool.js: " + line)
-                decoder.bad_lines.clear()
-                for reply in replies:
-                    self._dispatch(reply)
-                del replies
         finally:
             code = await self.proc.wait()
             if self.exit_reason is None:
@@ -153,18 +166,33 @@ class NodeProcess:
                     future.set_exception(failure)
             self.pending.clear()
 
+    async def _violated(self, what: str) -> None:
+        """Something other than pool.js's main thread wrote to the pool's channel: the task
+        running here did (or node broke). Kill the process; only its task fails."""
+        self.exit_reason = (
+            f"the task broke the worker process's protocol ({what}): task code wrote to the pool's channel, "
+            "so its process was killed"
+        )
+        await self.kill()
+
     def _dispatch(self, reply: Dict[str, Any]) -> None:
         op = reply.get("op")
         if op == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(reply)
         elif op == "result":
             future = self.pending.pop(reply.get("id"), None)  # type: ignore[arg-type]
-            if future is not None and not future.done():
+            if future is None:
+                raise ProtocolViolation(f"a result for task {reply.get('id')!r}, which is not running")
+            if not future.done():
                 future.set_result(reply)
         elif op == "warning" and self.on_warning is not None:
             self.on_warning(str(reply.get("text")))
+        elif op not in ("ready", "warning"):
+            raise ProtocolViolation(f"an unknown reply {op!r}")
 
     def _describe_exit(self, code: int) -> str:
+        if 128 < code < 128 + 65 and probe(self.node).contained:
+            code = 128 - code  # bubblewrap exits with 128 + N when node was killed by signal N
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -247,6 +275,8 @@ class NodeProcess:
         deadline_s: Optional[float] = None,
     ) -> TaskResult:
         """Run one task; its failures are results. Raises :class:`WorkerCrashed` if node dies."""
+        self._current = task_id
+        self.stderr_tail.clear()  # only this task's output is reported with its failure
         await self._ensure_package(spec.package)
         if data is not None:
             await self._ensure_data(data)
@@ -273,11 +303,11 @@ class NodeProcess:
         return result_of(reply)
 
     async def cancel(self, task_id: int, reason: str) -> None:
-        if self.alive:
-            try:
-                await self.send({"op": "cancel", "id": task_id, "reason": reason})
-            except WorkerCrashed:
-                pass
+        """Stop a running task now: its process is killed, not asked (task code may have
+        wedged it), and replaced by the pool before the next task."""
+        if self._current == task_id:
+            self.exit_reason = reason
+            await self.kill()
 
     async def kill(self) -> None:
         if self.proc is None:

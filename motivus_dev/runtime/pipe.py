@@ -3,17 +3,26 @@
 One JSON object per line. Big strings travel outside the JSON, as raw bytes right after
 their line, so that neither side builds or parses a JSON line of 100 MB: a request with
 ``blobs: [n1, n2, ...]`` is followed by that many bytes of each blob (a run request's
-preload files, in the order of ``body.preload_files``), and a reply with ``body_bytes: n``
-is followed by the n bytes of its encoded result body.
+preload files, in the order of ``body.preload_files``), and a result reply with
+``body_bytes: n`` is followed by the n bytes of its encoded result body.
+
+Task code runs in worker threads of the same process and can write to its descriptors
+(node's permission model does not cover open descriptors), so node's replies are signed:
+the first request is ``hello`` with a key made afresh for the process, and every reply
+carries it as ``k``. The key lives only in the main thread's heap, which no worker thread
+can read, and was read from stdin before any task existed. A reply without the key, a
+line that is not a reply, a body where none may be, or a result for a task that is not
+running is a protocol violation (:class:`ProtocolViolation`): the process is killed and
+only the task it was running fails.
 
 Requests (Python -> node):
+  ``{op: "hello", key}``                   first, once
   ``{op: "package", hash, loader, wasm}``  both base64, as a task carries them; once per hash
   ``{op: "forget", hash}``                 drop a package (and its warm worker)
   ``{op: "data", hash, zip}``              a verified data_link zip (base64), once per hash
   ``{op: "forget_data", hash}``
   ``{op: "run", id, hash, data_hash, body, timeout_ms, deadline_s, blobs}``  + the preload files
-  ``{op: "cancel", id, reason}``
-Replies (node -> Python):
+Replies (node -> Python), each with ``k``, the key:
   ``{op: "ready", pid}``
   ``{op: "result", id, result: {stdout, stderr, exitCode?}, body_bytes}`` + the body
   ``{op: "result", id, error}``            the task failed outside the loader
@@ -26,11 +35,29 @@ the bytes read and gives back whole replies.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from motivus_dev.runtime.task import TaskResult, TaskSpec
 
 Blob = Union[str, bytes, memoryview]
+#: The largest result body node may announce (a result file of a few hundred MB, base64).
+MAX_BODY_BYTES = 2 << 30
+
+
+class ProtocolViolation(ValueError):
+    """Bytes on the pool's channel that node's main thread did not write: task code wrote
+    them (or node broke), so the process cannot be trusted any more."""
+
+
+def new_key() -> str:
+    """A fresh key for one node process's replies."""
+    return secrets.token_hex(16)
+
+
+def hello(key: str) -> bytes:
+    """The first request to a node process: the key its replies must carry."""
+    return request({"op": "hello", "key": key})[0]
 Piece = Union[str, memoryview]
 
 
@@ -111,18 +138,18 @@ class ReplyDecoder:
     becomes ``reply["result"]["body"]``; no other copy of it is made.
     """
 
-    def __init__(self, max_line: int = 64 << 20) -> None:
+    def __init__(self, key: str, max_line: int = 64 << 20) -> None:
+        self.key = key
         self.max_line = max_line
         self._line = bytearray()
         self._waiting: Optional[Dict[str, Any]] = None  # a reply whose body is being read
         self._body = bytearray()
         self._filled = 0
-        self.bad_lines: List[str] = []
 
     def feed(self, data: bytes) -> List[Dict[str, Any]]:
         """Take the next bytes from node; return the replies they complete, in order.
 
-        Raises :class:`ValueError` when a line is longer than ``max_line``.
+        Raises :class:`ProtocolViolation` on anything node's main thread does not write.
         """
         out: List[Dict[str, Any]] = []
         view = memoryview(data)
@@ -140,7 +167,7 @@ class ReplyDecoder:
             if nl < 0:
                 self._line += view[pos:]
                 if len(self._line) > self.max_line:
-                    raise ValueError(f"a line from the worker process was longer than {self.max_line} bytes")
+                    raise ProtocolViolation(f"a line longer than {self.max_line} bytes")
                 break
             self._line += view[pos:nl]
             pos = nl + 1
@@ -149,17 +176,19 @@ class ReplyDecoder:
         return out
 
     def _on_line(self, line: bytes, out: List[Dict[str, Any]]) -> None:
-        if not line.strip():
-            return
+        shown = repr(line[:80].decode("utf-8", "replace"))
         try:
             msg = json.loads(line)
         except ValueError:
-            self.bad_lines.append(line[:200].decode("utf-8", "replace"))
-            return
-        if not isinstance(msg, dict):
-            self.bad_lines.append(line[:200].decode("utf-8", "replace"))
-            return
+            raise ProtocolViolation(f"a line that is not JSON: {shown}") from None
+        if not isinstance(msg, dict) or msg.pop("k", None) != self.key:
+            raise ProtocolViolation(f"a reply without the process's key: {shown}")
         size = msg.pop("body_bytes", None)
+        if size is not None and (
+            msg.get("op") != "result" or not isinstance(msg.get("result"), dict)
+            or not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_BODY_BYTES
+        ):
+            raise ProtocolViolation(f"a body where none may be: {shown}")
         if isinstance(size, int) and size > 0:
             self._waiting = msg
             self._body = bytearray(size)

@@ -9,26 +9,34 @@ Limits: a deadline per task (node terminates the loader's worker thread; a backs
 the worker interface kills the whole process if node stops answering); a memory cap per
 node process; a process that dies is replaced, its task fails with the reason, queued
 tasks wait for the replacement. Packages and data zips go to each process once per hash.
+
+One driver's tasks never share a process with another's: a process serves tasks of one
+``TaskSpec.owner`` (a loopback connection, a ``motivus test`` run) and is replaced before it
+serves another owner; a task without an owner (``motivus worker``: strangers' drivers) gets
+a process of its own. Task code can read the process's input and write to its output, so
+this is what keeps one driver's inputs and output from another's. A cancelled task (driver
+gone, ``abort_task``) has its process killed at once, whatever it was doing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import itertools
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, List, Optional, Set, TypeVar
+from pathlib import Path
+from typing import Callable, Deque, List, Optional, Sequence, Set
 
 from motivus_dev.errors import MotivusError, RuntimeFailure, ToolchainError
 from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.datalink import DEFAULT_LIMITS, DataLinkStore, DataZip, ZipLimits
 from motivus_dev.runtime.node_process import MIN_MEMORY_MB, POOL_JS, NodeProcess, WorkerCrashed
 from motivus_dev.runtime.paths import check_file_map
-from motivus_dev.runtime.sandbox import sandbox_notes
+from motivus_dev.runtime.sandbox import probe
 from motivus_dev.runtime.task import TaskResult, TaskSpec
 
 try:  # Python 3.8+
@@ -36,10 +44,8 @@ try:  # Python 3.8+
 except ImportError:  # pragma: no cover
     from typing_extensions import Protocol  # type: ignore[assignment]
 
-T = TypeVar("T")
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MEMORY_MB = 2048
-_DATA_CACHE = 4  # verified data zips kept in memory
 
 
 class PoolWorker(Protocol):
@@ -77,16 +83,46 @@ class PoolWorker(Protocol):
 WorkerFactory = Callable[[int, Callable[[str], None]], PoolWorker]
 
 
+class SlotState(str, enum.Enum):
+    """What a worker slot is doing (its value is what progress displays show)."""
+
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    RESTARTING = "restarting"
+    STOPPED = "stopped"
+
+
 @dataclass
 class WorkerStats:
     """One worker, for live progress."""
 
     index: int
     pid: Optional[int]
-    state: str  # "starting", "idle", "busy", "restarting", "stopped"
+    state: SlotState
     tasks_done: int
     restarts: int
     current_task: Optional[str] = None
+
+
+@dataclass
+class _Slot:
+    """One worker slot: its process and what it has served."""
+
+    index: int
+    proc: Optional[PoolWorker] = None
+    state: SlotState = SlotState.STOPPED
+    current: Optional[str] = None
+    done: int = 0
+    restarts: int = 0
+    # Whose tasks the process has run: None while it has run none. A process that ran a
+    # task without an owner is never given another task.
+    served: Optional[str] = None
+    used: bool = False
+
+    def fits(self, owner: Optional[str]) -> bool:
+        """Whether the process may run a task of ``owner``."""
+        return not self.used or (owner is not None and owner == self.served)
 
 
 @dataclass
@@ -98,36 +134,6 @@ class PoolStats:
     done: int
     failed: int
     workers: List[WorkerStats] = field(default_factory=list)
-
-
-async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run blocking ``fn(*args)`` in a daemon thread: unlike an executor's threads, one that
-    is stuck (a download from a server that drips) never holds up the process's exit; the
-    pool tells the data store to stop when it closes."""
-    loop = asyncio.get_running_loop()
-    future: "asyncio.Future[T]" = loop.create_future()
-
-    def settle(outcome: Callable[[], None]) -> None:
-        if not future.done():
-            outcome()
-
-    def hand_over(outcome: Callable[[], None]) -> None:
-        try:
-            loop.call_soon_threadsafe(settle, outcome)
-        except RuntimeError:
-            pass  # the loop is gone: nobody waits for this any more
-
-    def work() -> None:
-        try:
-            value = fn(*args)
-        except BaseException as exc:  # handed to the awaiting task, which decides
-            error = exc
-            hand_over(lambda: future.set_exception(error))
-        else:
-            hand_over(lambda: future.set_result(value))
-
-    threading.Thread(target=work, name="motivus-data-link", daemon=True).start()
-    return await future
 
 
 class _Job:
@@ -164,9 +170,11 @@ class WorkerPool:
         *,
         node: Optional[str] = None,
         data_store: Optional[DataLinkStore] = None,
+        data_dirs: Optional[Sequence[Path]] = None,
         zip_limits: ZipLimits = DEFAULT_LIMITS,
         reporter: Optional[Reporter] = None,
         worker_factory: Optional[WorkerFactory] = None,
+        allow_unsandboxed: bool = False,
     ) -> None:
         if workers is None:
             workers = os.cpu_count() or 1
@@ -183,16 +191,15 @@ class WorkerPool:
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.node = node or shutil.which("node") or shutil.which("nodejs") or "node"
-        self.data_store = data_store or DataLinkStore(limits=zip_limits)
+        # data_dirs: where local data_links may be read (None: anywhere, for programs that
+        # run their own tasks); the CLI commands always say.
+        self.data_store = data_store or DataLinkStore(limits=zip_limits, local_roots=data_dirs)
         self.reporter: Reporter = reporter or NullReporter()
         self._factory: WorkerFactory = worker_factory or self._node_worker
         self._node_workers = worker_factory is None
+        self.allow_unsandboxed = allow_unsandboxed
         self._warned: Set[str] = set()
-        self._procs: List[Optional[PoolWorker]] = [None] * workers
-        self._state: List[str] = ["stopped"] * workers
-        self._current: List[Optional[str]] = [None] * workers
-        self._done_per: List[int] = [0] * workers
-        self._restarts: List[int] = [0] * workers
+        self._slots = [_Slot(i) for i in range(workers)]
         self._queue: Deque[_Job] = collections.deque()
         self._wakeup: Optional[asyncio.Condition] = None
         self._runners: List["asyncio.Task[None]"] = []
@@ -202,7 +209,6 @@ class WorkerPool:
         self._failed = 0
         self._closing: Optional[str] = None
         self._started = False
-        self._data_cache: "collections.OrderedDict[str, DataZip]" = collections.OrderedDict()
 
     def _node_worker(self, index: int, on_warning: Callable[[str], None]) -> PoolWorker:
         if not POOL_JS.is_file():
@@ -219,6 +225,8 @@ class WorkerPool:
         """Start the workers (raises :class:`ToolchainError` if node cannot run)."""
         if self._started:
             return
+        if self._node_workers:
+            probe(self.node).require(self.allow_unsandboxed, "the worker pool")
         self._wakeup = asyncio.Condition()
         procs = [self._factory(i, self._warning) for i in range(self.workers)]
         results = await asyncio.gather(*(p.start() for p in procs), return_exceptions=True)
@@ -227,13 +235,13 @@ class WorkerPool:
             for proc in procs:
                 await proc.close()
             raise errors[0]
-        for i, proc in enumerate(procs):
-            self._procs[i] = proc
-            self._state[i] = "idle"
+        for slot, proc in zip(self._slots, procs):
+            slot.proc = proc
+            slot.state = SlotState.IDLE
         self._started = True
-        self._runners = [asyncio.ensure_future(self._runner(i)) for i in range(self.workers)]
+        self._runners = [asyncio.ensure_future(self._runner(slot)) for slot in self._slots]
         if self._node_workers:
-            for note in sandbox_notes(self.node):
+            for note in probe(self.node).missing:
                 self.reporter.warning(f"task code is not fully contained: {note}")
         self.reporter.info(
             f"worker pool: {self.workers} workers, "
@@ -250,19 +258,17 @@ class WorkerPool:
 
     def stats(self) -> PoolStats:
         """A snapshot of the queue and of every worker (cheap; for live progress)."""
-        workers = []
-        for i in range(self.workers):
-            proc = self._procs[i]
-            workers.append(
-                WorkerStats(
-                    index=i,
-                    pid=proc.pid if proc is not None else None,
-                    state=self._state[i],
-                    tasks_done=self._done_per[i],
-                    restarts=self._restarts[i],
-                    current_task=self._current[i],
-                )
+        workers = [
+            WorkerStats(
+                index=slot.index,
+                pid=slot.proc.pid if slot.proc is not None else None,
+                state=slot.state,
+                tasks_done=slot.done,
+                restarts=slot.restarts,
+                current_task=slot.current,
             )
+            for slot in self._slots
+        ]
         queued = sum(1 for job in self._queue if not job.cancelled)
         return PoolStats(queued=queued, running=self._running, done=self._done, failed=self._failed, workers=workers)
 
@@ -294,33 +300,9 @@ class WorkerPool:
             job.cancelled = True
             proc = job.running_on
             if proc is not None:
+                # The process is killed, not asked: one that task code wedged answers nothing.
                 await proc.cancel(task_id, "cancelled: the driver went away")
             raise
-
-    async def _load_data(self, spec: TaskSpec, deadline: Optional[float]) -> Optional[DataZip]:
-        """The task's data zip, fetched and checked within the task's deadline. Local files
-        are kept in memory by path, size and mtime; URLs are revalidated each time (the
-        store's disk cache holds their bytes by content)."""
-        if not spec.data_link:
-            return None
-        key = None
-        if "://" not in spec.data_link or spec.data_link.startswith("file://"):
-            local = spec.data_link[len("file://") :] if spec.data_link.startswith("file://") else spec.data_link
-            try:
-                st = os.stat(local.split("#", 1)[0])
-                key = f"{spec.data_link}\0{spec.data_sha256 or ''}\0{st.st_mtime_ns}:{st.st_size}"
-            except (OSError, ValueError):
-                key = None
-        cached = self._data_cache.get(key) if key else None
-        if cached is not None:
-            self._data_cache.move_to_end(str(key))
-            return cached
-        data = await _in_daemon_thread(self.data_store.load, spec.data_link, spec.data_sha256, deadline)
-        if key:
-            self._data_cache[key] = data
-            while len(self._data_cache) > _DATA_CACHE:
-                self._data_cache.popitem(last=False)
-        return data
 
     async def _next_job(self) -> Optional[_Job]:
         assert self._wakeup is not None
@@ -334,19 +316,20 @@ class WorkerPool:
                         return job
                 await self._wakeup.wait()
 
-    async def _runner(self, index: int) -> None:
+    async def _runner(self, slot: _Slot) -> None:
         while True:
             job = await self._next_job()
             if job is None:
                 return
-            proc = self._procs[index]
-            if proc is None or not proc.alive:
-                proc = await self._replace(index, proc)
+            proc = slot.proc
+            if proc is None or not proc.alive or not slot.fits(job.spec.owner):
+                proc = await self._replace(slot, crashed=proc is not None and not proc.alive)
                 if proc is None:
-                    self._finish(job, TaskResult.failure(self._closing or "no worker process could be started"), index)
+                    self._finish(job, TaskResult.failure(self._closing or "no worker process could be started"), slot)
                     continue
-            self._state[index] = "busy"
-            self._current[index] = job.label
+            slot.state = SlotState.BUSY
+            slot.current = job.label
+            slot.served, slot.used = job.spec.owner, True
             self._running += 1
             job.running_on = proc
             started = time.monotonic()
@@ -355,29 +338,38 @@ class WorkerPool:
             except asyncio.CancelledError:
                 # pool closing: fail the job, let close() end the processes
                 self._running -= 1
-                self._finish(job, TaskResult.failure(self._closing or "cancelled: the pool is shutting down"), index)
+                self._finish(job, TaskResult.failure(self._closing or "cancelled: the pool is shutting down"), slot)
                 raise
             except Exception as exc:  # whatever goes wrong, only this task fails; the slot lives on
-                self.reporter.warning(f"worker {index}: task {job.label} failed in the pool: {exc!r}")
+                self.reporter.warning(f"worker {slot.index}: task {job.label} failed in the pool: {exc!r}")
                 result = TaskResult.failure(f"the pool could not run the task: {type(exc).__name__}: {exc}")
             self._running -= 1
             job.running_on = None
             result.duration = time.monotonic() - started
-            result.worker = index
-            self._current[index] = None
-            self._state[index] = "idle"
-            self._finish(job, result, index)
+            result.worker = slot.index
+            slot.current = None
+            slot.state = SlotState.IDLE
+            self._finish(job, result, slot)
+            if job.spec.owner is None and proc.alive:
+                await self._replace(slot)  # nobody else may use it: a fresh one waits for the next task
 
     async def _run_on(self, proc: PoolWorker, job: _Job) -> TaskResult:
         spec = job.spec
         timeout = spec.timeout if spec.timeout is not None else self.timeout
         started = time.monotonic()
-        try:
-            data = await self._load_data(spec, None if timeout is None else started + timeout)
-        except MotivusError as exc:
-            return TaskResult.failure(str(exc))
-        except Exception as exc:  # a bad input must fail its task, never the worker slot
-            return TaskResult.failure(f"data_link {spec.data_link!r} could not be used: {type(exc).__name__}: {exc}")
+        data: Optional[DataZip] = None
+        if spec.data_link:
+            try:
+                data = await self.data_store.load(
+                    spec.data_link, spec.data_sha256, None if timeout is None else started + timeout,
+                    local=spec.local_data,
+                )
+            except MotivusError as exc:
+                return TaskResult.failure(str(exc))
+            except Exception as exc:  # a bad input must fail its task, never the worker slot
+                return TaskResult.failure(
+                    f"data_link {spec.data_link!r} could not be used: {type(exc).__name__}: {exc}"
+                )
         left = None if timeout is None else timeout - (time.monotonic() - started)
         if left is not None and left <= 0:
             return TaskResult.failure(f"deadline exceeded: fetching data_link took the task's {timeout:g} s")
@@ -389,32 +381,37 @@ class WorkerPool:
             return TaskResult.failure(self._closing)
         return result
 
-    def _finish(self, job: _Job, result: TaskResult, index: int) -> None:
+    def _finish(self, job: _Job, result: TaskResult, slot: _Slot) -> None:
         self._done += 1
-        self._done_per[index] += 1
+        slot.done += 1
         if not result.ok:
             self._failed += 1
         if not job.future.done():
             job.future.set_result(result)
 
-    async def _replace(self, index: int, old: Optional[PoolWorker]) -> Optional[PoolWorker]:
+    async def _replace(self, slot: _Slot, crashed: bool = False) -> Optional[PoolWorker]:
+        """A fresh process for ``slot``: the old one died (``crashed``), or it served
+        another owner's tasks."""
         if self._closing is not None:
             return None
-        self._state[index] = "restarting"
+        slot.state = SlotState.RESTARTING
+        old = slot.proc
         if old is not None:
-            first_line = (old.exit_reason or "unknown").splitlines()[0]
-            self.reporter.warning(f"worker {index} (pid {old.pid}) ended: {first_line}; starting a new one")
+            if crashed:
+                first_line = (old.exit_reason or "unknown").splitlines()[0]
+                self.reporter.warning(f"worker {slot.index} (pid {old.pid}) ended: {first_line}; starting a new one")
+                slot.restarts += 1
             await old.close()
-        self._restarts[index] += 1
-        proc = self._factory(index, self._warning)
+        # In the slot while it starts, so that a pool closing meanwhile ends it too.
+        proc = self._factory(slot.index, self._warning)
+        slot.proc, slot.served, slot.used = proc, None, False
         try:
             await proc.start()
         except MotivusError as exc:
-            self.reporter.warning(f"worker {index} could not be restarted: {exc}")
-            self._state[index] = "stopped"
+            self.reporter.warning(f"worker {slot.index} could not be restarted: {exc}")
+            slot.proc, slot.state = None, SlotState.STOPPED
             return None
-        self._procs[index] = proc
-        self._state[index] = "idle"
+        slot.state = SlotState.IDLE
         return proc
 
     async def close(self, reason: str = "cancelled: the worker pool is shutting down") -> None:
@@ -422,7 +419,7 @@ class WorkerPool:
         if not self._started or self._closing is not None:
             return
         self._closing = reason
-        self.data_store.stop()  # downloads under way end now
+        self.data_store.stop()
         while self._queue:
             job = self._queue.popleft()
             if not job.future.done():
@@ -430,10 +427,10 @@ class WorkerPool:
         for runner in self._runners:
             runner.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
-        await asyncio.gather(*(p.close() for p in self._procs if p is not None), return_exceptions=True)
-        for i in range(self.workers):
-            self._state[i] = "stopped"
+        await asyncio.gather(*(s.proc.close() for s in self._slots if s.proc is not None), return_exceptions=True)
+        for slot in self._slots:
+            slot.state = SlotState.STOPPED
 
     def pids(self) -> List[int]:
         """The pids of the live node processes (for tests and diagnostics)."""
-        return [p.pid for p in self._procs if p is not None and p.pid is not None and p.alive]
+        return [s.proc.pid for s in self._slots if s.proc is not None and s.proc.pid is not None and s.proc.alive]

@@ -29,9 +29,18 @@ class TaskSpec:
     # handed to node, so that big inputs are not held while the task runs. The spec cannot
     # be run again then. The loopback server sets it: its specs are used once.
     release_inputs: bool = False
+    # Whose task this is (a loopback connection, a `motivus test` run): tasks of one owner
+    # may share a node process, one after the other; a task without one (`motivus worker`:
+    # strangers' drivers) gets a process of its own.
+    owner: Optional[str] = None
+    # Whether data_link may name a file of this machine: not for a task from a browser page
+    # or a cluster.
+    local_data: bool = True
 
     @classmethod
-    def from_body(cls, package: Package, body: Mapping[str, Any]) -> "TaskSpec":
+    def from_body(
+        cls, package: Package, body: Mapping[str, Any], *, owner: Optional[str], local_data: bool
+    ) -> "TaskSpec":
         """The spec of a Waterbear task body (the loopback's and ``motivus worker``'s), used
         once: only the small fields are kept, and big preload files are freed once node has
         them."""
@@ -45,6 +54,8 @@ class TaskSpec:
             data_link=body.get("data_link") or None,
             data_sha256=data_sha256 if isinstance(data_sha256, str) else None,
             release_inputs=True,
+            owner=owner,
+            local_data=local_data,
         )
 
 

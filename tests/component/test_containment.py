@@ -119,6 +119,10 @@ def test_no_worker_slot_is_lost_whatever_tasks_do(tmp_path: Path) -> None:
             assert all(not r.ok for r in failed), [r.error for r in failed]
             good = await asyncio.gather(*(pool.run(TaskSpec(add, params=[i, i])) for i in range(20)))
             assert [r.body_value()["data"] for r in good] == [2 * i for i in range(20)]
+            for _ in range(100):  # each task had a process of its own: fresh ones are starting
+                if len(pool.pids()) == 2:
+                    break
+                await asyncio.sleep(0.1)
             assert len(pool.pids()) == 2
         assert not (tmp_path / "pwned").exists()
 

@@ -16,7 +16,7 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from motivus_dev.runtime.datalink import DataLinkStore, check_zip
+from motivus_dev.runtime.datalink import DataLinkError, DataLinkStore, DataZip, check_zip
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.paths import UnsafeInputError
 from motivus_dev.runtime.pool import WorkerPool
@@ -27,6 +27,10 @@ import helpers  # noqa: E402
 from zips import lying_zip  # noqa: E402
 
 STORE = PackageStore()
+
+
+def load(store: DataLinkStore, link: str, local: bool = True) -> DataZip:
+    return asyncio.run(store.load(link, local=local))
 
 
 def add() -> Any:
@@ -137,7 +141,7 @@ def test_a_silent_server_fails_the_task_at_its_deadline(tmp_path: Path, silent_s
     started = time.monotonic()
     silent, plain = run_all(tmp_path, [silent_server], timeout=2.0)
     assert time.monotonic() - started < 15
-    assert not silent.ok and "did not answer in time" in (silent.error or ""), silent.error
+    assert not silent.ok and "deadline exceeded" in (silent.error or ""), silent.error
     assert plain.ok
 
 
@@ -147,6 +151,93 @@ def test_a_dripping_server_fails_the_task_at_its_deadline(tmp_path: Path, drip_s
     assert time.monotonic() - started < 15
     assert not drip.ok and "deadline" in (drip.error or ""), drip.error
     assert plain.ok
+
+
+@pytest.fixture
+def header_drip_server() -> Iterator[str]:
+    """An http server on 127.0.0.1 that drips its status line and headers, a byte every
+    0.2 s, forever (bounded: 60 s): each read gets a byte, so no read timeout ever fires."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(4096)
+                head = b"HTTP/1.1 200 OK\r\n" + b"X-Drip: " + b"a" * 1000
+                for i in range(300):
+                    if stop.is_set():
+                        break
+                    try:
+                        conn.sendall(head[i % len(head) : i % len(head) + 1])
+                    except OSError:
+                        break
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/d.zip"
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_server_dripping_its_headers_fails_the_task_at_its_deadline(
+    tmp_path: Path, header_drip_server: str
+) -> None:
+    started = time.monotonic()
+    drip, plain = run_all(tmp_path, [header_drip_server], timeout=2.0)
+    assert time.monotonic() - started < 10  # it held the slot about 90 s past a 3 s deadline
+    assert not drip.ok and "deadline exceeded" in (drip.error or ""), drip.error
+    assert plain.ok
+
+
+def test_a_fifo_fails_its_task_at_once_and_the_slot_lives_on(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "data.zip"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    bad, plain = run_all(tmp_path, [str(fifo)], timeout=3.0)
+    assert time.monotonic() - started < 10  # no writer ever comes: it used to hang for good
+    assert not bad.ok and "not a regular file" in (bad.error or ""), bad.error
+    assert plain.ok
+
+
+def test_local_links_are_read_only_under_the_allowed_directories(tmp_path: Path) -> None:
+    """A local path names no file outside the allowed directories, and says nothing of
+    whether one exists there; through a symlink neither."""
+    allowed = tmp_path / "project"
+    allowed.mkdir()
+    good = allowed / "d.zip"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("a.txt", b"a")
+    good.write_bytes(buf.getvalue())
+    secret = tmp_path / "secret.zip"
+    secret.write_bytes(buf.getvalue())
+    secret.chmod(0o600)
+    (allowed / "link.zip").symlink_to(secret)
+    store = DataLinkStore(tmp_path / "cache", local_roots=[allowed])
+    assert load(store, str(good)).data == buf.getvalue()
+    assert load(store, good.as_uri()).data == buf.getvalue()
+    refusals = []
+    for link in (str(secret), str(tmp_path / "no-such.zip"), str(allowed / "link.zip"), "/etc/shadow",
+                 f"{allowed}/../secret.zip", "relative.zip"):
+        with pytest.raises(DataLinkError) as refused:
+            load(store, link)
+        refusals.append(refused.value.message.replace(repr(link), "LINK"))
+    assert len(set(refusals)) == 1 and "allowed directories" in refusals[0], refusals
+    # a task from a browser page or a cluster names no local file at all
+    with pytest.raises(DataLinkError, match="only http"):
+        load(store, str(good), local=False)
 
 
 def test_the_zip_check_counts_what_entries_really_inflate_to() -> None:
@@ -166,7 +257,7 @@ def test_the_download_cache_keeps_checked_archives_by_content_and_revalidates(tm
     store = DataLinkStore(tmp_path / "cache")
     (root / "d.zip").write_bytes(lying_zip())
     with pytest.raises(UnsafeInputError):
-        store.load(url)
+        load(store, url)
     assert not list((tmp_path / "cache").glob("*.zip"))  # a refused archive is never kept
 
     def zip_of(text: bytes, mtime: float) -> bytes:
@@ -178,10 +269,10 @@ def test_the_download_cache_keeps_checked_archives_by_content_and_revalidates(tm
         return buf.getvalue()
 
     first = zip_of(b"one", time.time() - 100)
-    assert store.load(url).data == first
-    assert [p.name for p in (tmp_path / "cache").glob("*.zip")] == [f"{store.load(url).sha256}.zip"]
+    assert load(store, url).data == first
+    assert [p.name for p in (tmp_path / "cache").glob("*.zip")] == [f"{load(store, url).sha256}.zip"]
     second = zip_of(b"two", time.time())
-    assert store.load(url).data == second  # the URL is revalidated: a changed file is seen
+    assert load(store, url).data == second  # the URL is revalidated: a changed file is seen
 
 
 def test_the_loopback_stops_at_once_while_a_download_drips(tmp_path: Path, drip_server: str) -> None:

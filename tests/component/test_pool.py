@@ -79,13 +79,16 @@ def test_add_result_stdout_and_result_files(tmp_path: Path) -> None:
 
 def test_warm_worker_reused_for_a_loader_that_declares_it(tmp_path: Path) -> None:
     async def go(pool: WorkerPool) -> None:
-        results = [await pool.run(TaskSpec(package("add"), params=[i, 1])) for i in range(6)]
+        # one program's own tasks (one owner) may share processes
+        results = [await pool.run(TaskSpec(package("add"), params=[i, 1], owner="me")) for i in range(6)]
         assert [r.body_value()["data"] for r in results] == [1, 2, 3, 4, 5, 6]
         served = [r.body_value()["_served"] for r in results]
         # sequential tasks of one package: each process keeps one warm loader worker
         assert max(served) >= 3, served
         # many at once over both processes
-        many = await asyncio.gather(*(pool.run(TaskSpec(package("add"), params=[i, i])) for i in range(100)))
+        many = await asyncio.gather(
+            *(pool.run(TaskSpec(package("add"), params=[i, i], owner="me")) for i in range(100))
+        )
         assert [r.body_value()["data"] for r in many] == [2 * i for i in range(100)]
         assert {r.worker for r in many} == {0, 1}
 
@@ -292,8 +295,8 @@ def test_not_a_zip_is_refused() -> None:
 
 def test_stats_snapshot_counts_tasks(tmp_path: Path) -> None:
     async def go(pool: WorkerPool) -> None:
-        await asyncio.gather(*(pool.run(TaskSpec(package("add"), params=[i, 0])) for i in range(10)))
-        await pool.run(TaskSpec(package("loop"), timeout=0.2))
+        await asyncio.gather(*(pool.run(TaskSpec(package("add"), params=[i, 0], owner="me")) for i in range(10)))
+        await pool.run(TaskSpec(package("loop"), timeout=0.2, owner="me"))
         stats = pool.stats()
         assert stats.done == 11 and stats.failed == 1 and stats.queued == 0 and stats.running == 0
         assert sum(w.tasks_done for w in stats.workers) == 11

@@ -11,12 +11,13 @@ import pytest
 from motivus_dev.runtime.datalink import DataZip
 from motivus_dev.runtime.node_process import WorkerCrashed
 from motivus_dev.runtime.package import PackageStore
-from motivus_dev.runtime.pipe import ReplyDecoder, request, result_of, run_request
+from motivus_dev.runtime.pipe import ProtocolViolation, ReplyDecoder, request, result_of, run_request
 from motivus_dev.runtime.pool import PoolWorker, WorkerPool
 from motivus_dev.runtime.task import TaskResult, TaskSpec
 from motivus_dev.waterbear import EMPTY_BODY, decode_output, encode_body, encode_output
 
 PACKAGE = PackageStore().intern_files(b"\0asm\1\0\0\0", b"// loader")
+KEY = "k" * 32
 
 
 class FakeWorker:
@@ -90,8 +91,8 @@ def test_a_crashed_worker_fails_its_task_and_is_replaced() -> None:
     async def main() -> List[TaskResult]:
         FakeWorker.started = 0
         async with pool(1) as p:
-            crashed = await p.run(TaskSpec(PACKAGE, params=["crash", 0]))
-            after = await p.run(TaskSpec(PACKAGE, params=[4, 0]))
+            crashed = await p.run(TaskSpec(PACKAGE, params=["crash", 0], owner="a"))
+            after = await p.run(TaskSpec(PACKAGE, params=[4, 0], owner="a"))
             stats = p.stats()
             assert stats.workers[0].restarts == 1 and stats.failed == 1 and stats.done == 2
             return [crashed, after]
@@ -113,7 +114,7 @@ def test_cancelling_a_running_task_tells_its_worker_and_a_queued_one_never_runs(
             queued.cancel()
             running.cancel()
             await asyncio.gather(running, queued, return_exceptions=True)
-            worker = p._procs[0]
+            worker = p._slots[0].proc
             assert isinstance(worker, FakeWorker)
             assert worker.cancelled == [1] and worker.ran == [1]
 
@@ -161,13 +162,13 @@ def test_a_request_line_announces_its_blobs_by_byte_length() -> None:
 def test_replies_with_bodies_are_decoded_across_any_split() -> None:
     body = encode_body({"data": "x" * 5000})
     stream = (
-        json.dumps({"op": "ready", "pid": 5}).encode() + b"\n"
+        json.dumps({"op": "ready", "pid": 5, "k": KEY}).encode() + b"\n"
         + json.dumps({"op": "result", "id": 1, "result": {"stdout": "", "stderr": None, "exitCode": 0},
-                      "body_bytes": len(body)}).encode() + b"\n" + body.encode()
-        + json.dumps({"op": "result", "id": 2, "error": "deadline exceeded"}).encode() + b"\n"
+                      "body_bytes": len(body), "k": KEY}).encode() + b"\n" + body.encode()
+        + json.dumps({"op": "result", "id": 2, "error": "deadline exceeded", "k": KEY}).encode() + b"\n"
     )
     for size in (1, 7, 1000, len(stream)):
-        decoder = ReplyDecoder()
+        decoder = ReplyDecoder(KEY)
         replies = [r for i in range(0, len(stream), size) for r in decoder.feed(stream[i : i + size])]
         assert [r["op"] for r in replies] == ["ready", "result", "result"]
         assert replies[1]["result"]["body"] == body and not decoder.in_body
@@ -184,5 +185,38 @@ def test_a_platform_loader_result_without_exit_code_keeps_it_absent() -> None:
 
 
 def test_an_overlong_line_is_refused() -> None:
-    with pytest.raises(ValueError):
-        ReplyDecoder(max_line=10).feed(b"x" * 11)
+    with pytest.raises(ProtocolViolation):
+        ReplyDecoder(KEY, max_line=10).feed(b"x" * 11)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"hello from a loader",  # not JSON
+        b"[1, 2]",  # not an object
+        json.dumps({"op": "result", "id": 1, "error": "forged"}).encode(),  # no key
+        json.dumps({"op": "result", "id": 1, "error": "forged", "k": "0" * 32}).encode(),  # a guessed key
+        # the wedge of the containment issue: a body announced on a reply that has none
+        json.dumps({"op": "warning", "text": "x", "body_bytes": 1000000000, "k": KEY}).encode(),
+        json.dumps({"op": "result", "id": 1, "result": {}, "body_bytes": 3 << 30, "k": KEY}).encode(),
+        json.dumps({"op": "result", "id": 1, "result": {}, "body_bytes": -1, "k": KEY}).encode(),
+        b"",  # pool.js never writes an empty line
+    ],
+)
+def test_anything_but_a_signed_reply_is_a_protocol_violation(line: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        ReplyDecoder(KEY).feed(line + b"\n")
+
+
+def test_tasks_of_one_owner_share_a_process_and_others_get_a_fresh_one() -> None:
+    async def main() -> List[int]:
+        FakeWorker.started = 0
+        async with pool(1) as p:
+            for owner in ("a", "a", "b", None, None, "b"):
+                result = await p.run(TaskSpec(PACKAGE, params=[1, 0], owner=owner))
+                assert result.ok
+            return [FakeWorker.started]
+
+    # 1 at start; "a" twice on it; "b" needs a new one; each None task one of its own (and
+    # a fresh one is made after it); "b" then gets that fresh one.
+    assert run(main()) == [5]  # type: ignore[comparison-overlap]

@@ -26,10 +26,12 @@ const REUSE_MARKER = 'motivus-loader:reusable';
 const packages = new Map(); // hash -> {loaderText, loaderB64, wasm (base64), buff (Buffer), reusable}
 const dataZips = new Map(); // hash -> Buffer
 const warm = new Map(); // package hash -> {worker, busy}
-const running = new Map(); // task id -> {finish}
-const earlyCancels = new Map(); // task id -> reason, for a cancel that overtook its run
 const heapMb = Number(process.env.MOTIVUS_WORKER_HEAP_MB || 0);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// The key every reply carries (pipe.py: the first request, read before any task exists).
+// It lives only here, in the main thread: loaders' worker threads cannot read it, so a
+// line they write to fd 1 is not a reply Python accepts.
+let key = null;
 
 function send(msg) {
   const result = msg.result;
@@ -38,11 +40,12 @@ function send(msg) {
     const body = result.body;
     const head = Object.assign({}, msg, { result: Object.assign({}, result, { body: undefined }) });
     head.body_bytes = Buffer.byteLength(body, 'utf8');
+    head.k = key;
     process.stdout.write(JSON.stringify(head) + '\n');
     process.stdout.write(body, 'utf8');
     return;
   }
-  process.stdout.write(JSON.stringify(msg) + '\n');
+  process.stdout.write(JSON.stringify(Object.assign({}, msg, { k: key })) + '\n');
 }
 
 function log(text) {
@@ -184,12 +187,6 @@ async function run(req) {
       send({ op: 'result', id: req.id, error: `could not start a worker thread for the loader (${err.message}): the process may be at its memory cap` });
       return;
     }
-    if (earlyCancels.has(req.id)) {
-      send({ op: 'result', id: req.id, error: earlyCancels.get(req.id) });
-      earlyCancels.delete(req.id);
-      stopWorker(worker);
-      return;
-    }
     entry = { worker, busy: false };
     if (pkg.reusable) {
       warm.set(req.hash, entry);
@@ -227,7 +224,6 @@ async function run(req) {
     worker.off('message', onMessage);
     worker.off('error', onError);
     worker.off('exit', onExit);
-    running.delete(req.id);
     if (keepWorker && pkg.reusable && warm.get(req.hash) === entry) {
       entry.busy = false;
     } else if (warm.get(req.hash) === entry) {
@@ -262,9 +258,6 @@ async function run(req) {
   worker.once('message', onMessage);
   worker.on('error', onError);
   worker.on('exit', onExit);
-  running.set(req.id, {
-    finish: (why) => finish({ op: 'result', id: req.id, error: why }, false),
-  });
   if (req.timeout_ms > 0) {
     timer = setTimeout(() => {
       finish({
@@ -282,6 +275,15 @@ async function run(req) {
 }
 
 function handle(req) {
+  if (key === null) {
+    if (!req || req.op !== 'hello' || typeof req.key !== 'string') {
+      log('pool.js: the first request must be hello');
+      process.exit(2);
+    }
+    key = req.key;
+    send({ op: 'ready', pid: process.pid });
+    return;
+  }
   switch (req.op) {
     case 'package':
       addPackage(req);
@@ -299,12 +301,6 @@ function handle(req) {
     case 'run':
       run(req).catch((err) => send({ op: 'result', id: req.id, error: `worker process error: ${err.message}` }));
       break;
-    case 'cancel': {
-      const task = running.get(req.id);
-      if (task) task.finish(req.reason || 'cancelled');
-      else earlyCancels.set(req.id, req.reason || 'cancelled'); // still starting its worker
-      break;
-    }
     default:
       log(`pool.js: unknown op ${JSON.stringify(req.op)}`);
   }
@@ -409,5 +405,3 @@ process.stdin.on('data', (chunk) => {
 });
 // Python closing our stdin means the pool is shutting down: end with it.
 process.stdin.on('end', () => process.exit(0));
-
-send({ op: 'ready', pid: process.pid });
