@@ -209,6 +209,18 @@ def _check_host_tools(compiler: str) -> None:
 # --------------------------------------------------------------------------- the build
 
 
+def check_output_dirs(config: ProjectConfig) -> None:
+    """``build/`` and ``.motivus/`` must be real directories of the project (or absent): a
+    symlink would make the build write, and ``motivus clean`` delete, outside it."""
+    for path in (config.build_dir, config.project_dir / ".motivus"):
+        if path.is_symlink():
+            raise ConfigError(
+                f"{path.name}/ is a symbolic link (to {os.readlink(path)}): the kit writes and deletes only "
+                "inside the project",
+                hint=f"remove the link (rm {path}); the kit makes the directory itself",
+            )
+
+
 def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "auto",
                   force: bool = False, offline: bool = False) -> BuildResult:
     """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``; ``offline``
@@ -216,6 +228,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     started = time.monotonic()
     config = load_config(project_dir)
     check_inside_project(config)
+    check_output_dirs(config)
     image_ref = toolchain_ref(config)
     if config.build.filesystem is not None and not has_filesystem(config):
         reporter.warning(f"build.filesystem is ignored for {config.build.compiler}: its packages have no filesystem")
@@ -278,9 +291,9 @@ def _plan(config: ProjectConfig, image_ref: str, where: str, offline: bool) -> "
     from .toolchain.plan import BuildInput, make_plan
     from .toolchain.registry import toolchain
 
-    script_env = toolchain(config.build.compiler).script_env(
-        config.project_dir / config.build.source, config.build.profile
-    )
+    kind = toolchain(config.build.compiler)
+    kind.check_project(config.project_dir, config.project_dir / config.build.source)
+    script_env = kind.script_env(config.project_dir / config.build.source, config.build.profile)
     return make_plan(
         BuildInput(
             project_dir=config.project_dir.resolve(),
@@ -363,6 +376,7 @@ def _built_files(config: ProjectConfig) -> List[BuiltFile]:
 def clean_project(project_dir: Path) -> List[Path]:
     """Remove build outputs and caches (``build/`` and ``.motivus/``); returns what was removed."""
     config = load_config(project_dir)
+    check_output_dirs(config)
     removed = []
     for path in (config.build_dir, config.project_dir / ".motivus"):
         if path.exists():

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import IO, Dict, Optional, Sequence, Tuple
 
 from motivus_dev.errors import PackageError
+from motivus_dev.runtime.datalink import DEFAULT_LIMITS
 from motivus_dev.ziptools import size_lie
 
 #: Algorithm names as the platform's rule has them (``^[a-z0-9]+([-_\S]{1}[a-z0-9]+)*$``, any
 #: case: runs of letters and digits, one separator between two runs), with the separator
 #: limited to '-', '_' and '.' because names end up in file names and URLs; at most 64.
-ALGORITHM_NAME_RE = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*$")
+ALGORITHM_NAME_RE = re.compile(r"^(?=.{1,64}\Z)[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*\Z")
 #: Version names (the platform checks none) also end up in file names and URLs: kept plain.
-VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
 
 ROLE_LOADER = "loader"
 ROLE_WASM = "wasm"
@@ -69,9 +70,11 @@ class PackageLimits:
     max_ratio: float = 250.0
     ratio_floor: int = 1024 * 1024
     max_wasm_bytes: int = 256 * 1024 * 1024
-    #: The inner ``.data.zip`` is unpacked by every worker: bound its declared contents too.
-    max_data_entries: int = 100_000
-    max_data_total_uncompressed: int = 2 * 1024 * 1024 * 1024
+    #: The inner ``.data.zip`` is unpacked by every worker: bound its declared contents by
+    #: what the workers' pool takes (runtime.datalink.DEFAULT_LIMITS, the one place; the
+    #: build checks the same), so that nothing published is refused when tasks run.
+    max_data_entries: int = DEFAULT_LIMITS.max_entries
+    max_data_total_uncompressed: int = DEFAULT_LIMITS.max_total_bytes
 
 
 @dataclass(frozen=True)

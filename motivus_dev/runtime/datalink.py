@@ -31,7 +31,9 @@ from motivus_dev.ziptools import size_lie
 
 @dataclass(frozen=True)
 class ZipLimits:
-    """Bounds a data zip must respect to be handed to a loader."""
+    """Bounds a data zip must respect to be handed to a loader: the one place for them. The
+    build checks its packed filesystem against them and the marketplace a published data
+    zip, so that nothing built or published is refused when its tasks run."""
 
     max_entries: int = 10_000
     max_total_bytes: int = 1 << 30  # uncompressed, all entries
@@ -74,6 +76,10 @@ def split_expected_hash(link: str) -> Tuple[str, Optional[str]]:
 def check_zip(data: bytes, limits: ZipLimits = DEFAULT_LIMITS, what: str = "data_link: ") -> None:
     """Raise :class:`UnsafeInputError` unless ``data`` is a zip that is safe to unpack; its
     message starts with ``what`` (the build, which checks its own zip, names it otherwise)."""
+    if len(data) > limits.max_download_bytes:
+        raise UnsafeInputError(
+            what + f"the zip is {len(data)} bytes, more than the limit of {limits.max_download_bytes}"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

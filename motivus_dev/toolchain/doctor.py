@@ -130,17 +130,20 @@ def check_docker(toolchains: Sequence[str] = NAMES) -> List[Check]:
 
 
 def check_sandbox(node: Optional[str] = None) -> List[Check]:
-    """Whether task code run by loopback and `motivus test` is contained on this machine."""
+    """Which layers contain task code run by `motivus test`, loopback and worker here."""
     import shutil
 
-    from motivus_dev.runtime.sandbox import sandbox_notes
+    from motivus_dev.runtime.sandbox import UNSAFE_FLAG, probe
 
-    node = node or shutil.which("node") or "node"
-    notes = sandbox_notes(node)
-    if not notes:
-        return [Check("task sandbox", True, "node permission model + empty network namespace")]
-    fix = _apt_fix(("bubblewrap",)) if any("bubblewrap" in n for n in notes) else None
-    return [Check("task sandbox", False, "; ".join(notes), fix)]
+    sandbox = probe(node or shutil.which("node") or "node")
+    layers = "; ".join(sandbox.layers()) or "none"
+    if sandbox.contained:
+        detail = f"active: {layers}" + (f" (missing: {'; '.join(sandbox.missing)})" if sandbox.missing else "")
+        return [Check("task sandbox", True, detail)]
+    fix = _apt_fix(("bubblewrap",)) if shutil.which("bwrap") is None else None
+    detail = (f"{'; '.join(sandbox.missing)}: task code would not be contained (active: {layers}); "
+              f"test and loopback refuse to run it without {UNSAFE_FLAG}, worker always")
+    return [Check("task sandbox", False, detail, fix)]
 
 
 def check_browsers() -> List[Check]:

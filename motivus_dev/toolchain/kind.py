@@ -100,6 +100,11 @@ class Toolchain(abc.ABC):
         """Whether the build reads this file of the source directory (all, by default)."""
         return True
 
+    def check_project(self, project_dir: Path, source_dir: Path) -> None:
+        """Refuse, with a :class:`~motivus_dev.errors.ConfigError` naming the setting, what
+        the project asks of this toolchain that would run project code where it must not
+        (nothing, by default)."""
+
     def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
         """Settings this toolchain's build script reads from the project, as environment
         variables (none by default). Part of the plan, so a change shows in the build."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, Optional
 
-from motivus_dev.errors import BuildError
+from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.toolchain.kind import COMPILE, HostTool, Packaged, Step, Toolchain
 from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16_features, validate_module
 
@@ -62,6 +62,35 @@ class Mvrc(Toolchain):
             if (source_dir / ".cargo" / name).is_file():
                 yield source_dir / ".cargo" / name
 
+    def check_project(self, project_dir: Path, source_dir: Path) -> None:
+        """The fetch step has the network and must run no project code. ``cargo fetch`` and
+        ``generate-lockfile`` run no build script or proc macro, but Cargo runs programs a
+        project's ``.cargo/config`` names (``build.rustc-wrapper`` ran with the host's
+        network and reached a listener on its 127.0.0.1). So a project's config may set only
+        what :data:`FETCH_ALLOWED` lists, which names no program; anything else is refused
+        here, naming the key, before any step runs."""
+        import tomlkit
+
+        project_dir, source_dir = project_dir.resolve(), source_dir.resolve()
+        for directory in (source_dir, *source_dir.parents):
+            for name in ("config.toml", "config"):
+                path = directory / ".cargo" / name
+                if not path.is_file():
+                    continue
+                try:
+                    config = tomlkit.parse(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+                    raise ConfigError(f"cannot read {path}: {exc}", hint="fix the TOML syntax") from exc
+                for key in _refused_keys(config.unwrap()):
+                    raise ConfigError(
+                        f"{path} sets `{key}`: Cargo would run a program it names while the build "
+                        "downloads crates, with the network",
+                        hint="remove the setting (the kit's builds need no wrapper, custom rustc or credential "
+                        "provider); what a project's .cargo/config may set: docs/rust.md",
+                    )
+            if directory == project_dir:
+                break
+
     def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
         """``MOTIVUS_CARGO_PROFILE_SET``: the keys the crate's own ``[profile.release]`` (or
         ``[profile.dev]`` for a debug build) sets; build.sh gives its defaults (opt-level s,
@@ -91,6 +120,40 @@ class Mvrc(Toolchain):
         check_node16_features(wasm, what)
         check_glue_imports(wasm, glue, hint="the wasm-bindgen glue does not match the module: rebuild with --force")
         return Packaged(wasm, rust_loader(glue, what))
+
+
+#: What a project's ``.cargo/config`` may set (an allow-list: none of it names a program
+#: Cargo runs while it resolves or downloads): a table name with ``None`` for any key, or
+#: the keys allowed in it; ``registries`` has a table per registry.
+FETCH_ALLOWED: Dict[str, Optional[FrozenSet[str]]] = {
+    "source": None, "net": None, "http": None, "profile": None, "env": None, "term": None, "alias": None,
+    "patch": None, "unstable": None, "doc": None, "cargo-new": None, "future-incompat-report": None,
+    "resolver": None, "install": None, "paths": None, "target": None,
+    "build": frozenset({"target", "rustflags", "rustdocflags", "jobs", "target-dir", "incremental",
+                        "dep-info-basedir", "pipelining"}),
+    "registry": frozenset({"default", "index", "token"}),
+    "registries": frozenset({"index", "protocol", "token"}),
+}
+
+
+def _refused_keys(config: Dict[str, Any]) -> Iterator[str]:
+    """The dotted keys of a Cargo config that :data:`FETCH_ALLOWED` does not allow."""
+    for table, value in config.items():
+        if table not in FETCH_ALLOWED:
+            yield table
+            continue
+        allowed = FETCH_ALLOWED[table]
+        if allowed is None or not isinstance(value, dict):
+            continue
+        if table == "registries":
+            for registry, keys in value.items():
+                for key in keys if isinstance(keys, dict) else ():
+                    if key not in allowed:
+                        yield f"registries.{registry}.{key}"
+            continue
+        for key in value:
+            if key not in allowed:
+                yield f"{table}.{key}"
 
 
 def rust_loader(glue: str, what: str) -> str:

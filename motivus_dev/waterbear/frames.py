@@ -17,7 +17,7 @@ LOBBY_TOPIC = "room:client?"
 CHANNEL_PREFIX = "room:client:"
 HEARTBEAT_TOPIC = "phoenix"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-CHANNEL_RE = re.compile(r"^room:client:(" + _UUID + r"):(" + _UUID + r")$")
+CHANNEL_RE = re.compile(r"^room:client:(" + _UUID + r"):(" + _UUID + r")\Z")
 
 Ref = Union[str, int, None]
 

@@ -93,6 +93,73 @@ def test_build_refuses_a_source_or_filesystem_that_links_outside_the_project(tmp
     assert not (project / "build").exists()
 
 
+@pytest.mark.parametrize("command", ["build", "clean"])
+@pytest.mark.parametrize("linked", ["build", ".motivus"])
+def test_a_symlinked_output_directory_is_refused(tmp_path: Path, command: str, linked: str) -> None:
+    """A `build/` that linked outside made the build write there and `motivus clean` end in
+    an internal error (exit 70)."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the kit's")
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "new", "linky", "--lang", "c", "--defaults", "--no-git"])
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "linky"
+    (project / linked).symlink_to(outside)
+    result = CliRunner().invoke(main, ["-C", str(project), command])
+    assert result.exit_code == 3, result.output
+    assert f"{linked}/ is a symbolic link (to {outside})" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("config, key", [
+    ('[build]\nrustc-wrapper = "./wrap.sh"\n', "build.rustc-wrapper"),
+    ('[build]\nrustc = "./my-rustc"\n', "build.rustc"),
+    ('[registries.x]\nindex = "sparse+http://127.0.0.1:1/"\ncredential-provider = "./cred.sh"\n',
+     "registries.x.credential-provider"),
+    ('[registry]\nglobal-credential-providers = ["./cred.sh"]\n', "registry.global-credential-providers"),
+    ('[credential-alias]\nmine = ["./cred.sh"]\n', "credential-alias"),
+])
+def test_a_cargo_setting_that_runs_a_program_is_refused_before_the_fetch_step(
+    tmp_path: Path, config: str, key: str
+) -> None:
+    """A `rustc-wrapper` in the project's .cargo/config.toml ran during the fetch step with
+    the host's network and reached a listener on 127.0.0.1: refused before any step runs."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "new", "wrapped", "--lang", "rust", "--defaults",
+                                       "--no-git"])
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "wrapped"
+    (project / ".cargo").mkdir()
+    (project / ".cargo" / "config.toml").write_text(config)
+    for name in ("wrap.sh", "my-rustc", "cred.sh"):
+        (project / name).write_text(f"#!/bin/sh\nexec 3<>/dev/tcp/127.0.0.1/{port}\n")
+        (project / name).chmod(0o755)
+    try:
+        result = CliRunner().invoke(main, ["-C", str(project), "build"])
+        with pytest.raises(OSError):
+            listener.accept()  # nobody called
+    finally:
+        listener.close()
+    assert result.exit_code == 3, result.output
+    assert f"sets `{key}`" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_vendored_projects_cargo_config_is_allowed() -> None:
+    from motivus_dev.toolchain.mvrc import _refused_keys
+
+    vendored = {"source": {"crates-io": {"replace-with": "vendored-sources"},
+                           "vendored-sources": {"directory": "vendor"}},
+                "build": {"target": "wasm32-unknown-unknown", "rustflags": ["-C", "opt-level=3"]},
+                "net": {"offline": True}, "registries": {"mine": {"index": "sparse+http://127.0.0.1:1/"}}}
+    assert list(_refused_keys(vendored)) == []
+
+
 def test_json_output_for_ci_success_and_failure(tmp_path: Path) -> None:
     import json
 

@@ -83,14 +83,14 @@ def test_unknown_compiler(tmp_path: Path) -> None:
     assert "'gcc'" in message and "mvrc" in message and "mvcc" in message
 
 
-@pytest.mark.parametrize("name", ["KMeans", "1kmeans", "k means", "k--means", "kmeans-", "a" * 65])
+@pytest.mark.parametrize("name", ["KMeans", "1kmeans", "k means", "k--means", "kmeans-", "a" * 65, "kmeans\n"])
 def test_invalid_package_name(tmp_path: Path, name: str) -> None:
     (tmp_path / "USAGE.md").write_text("x")
     message = error_of(tmp_path, VALID.replace("name: kmeans", f"name: '{name}'"))
     assert "package.name" in message and "not a valid package name" in message
 
 
-@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0.0", "latest"])
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0.0", "latest", "1.0.0\n"])
 def test_version_not_semver(tmp_path: Path, version: str) -> None:
     (tmp_path / "USAGE.md").write_text("x")
     message = error_of(tmp_path, VALID.replace("version: 0.0.1", f"version: '{version}'"))

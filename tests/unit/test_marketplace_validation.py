@@ -60,7 +60,8 @@ def test_data_zip_is_optional(tmp_path: Path) -> None:
     assert set(result.files) == {"loader", "wasm"}
 
 
-@pytest.mark.parametrize("name,version", [("../x", "1"), ("a b", "1"), ("algo", "1/2"), ("algo", ""), ("", "1")])
+@pytest.mark.parametrize("name,version", [("../x", "1"), ("a b", "1"), ("algo", "1/2"), ("algo", ""), ("", "1"),
+                                          ("bproj\n", "1"), ("algo", "1\n")])  # `$` matched before a final newline
 def test_bad_names_are_refused(name: str, version: str) -> None:
     with pytest.raises(PackageRejected) as info:
         check_names(name, version)
@@ -220,3 +221,16 @@ def test_a_data_zip_that_lies_about_its_sizes_is_refused(tmp_path: Path) -> None
     pkg = build_package(tmp_path, "algo", "1.0.0", data=lying_zip())
     with pytest.raises(PackageRejected, match="inflates to more than the 100 bytes it declares"):
         _extract(tmp_path, pkg)
+
+
+def test_a_data_zip_is_bounded_as_the_workers_pool_bounds_it() -> None:
+    """A 600 MB filesystem built (a warning only) into a package that `motivus test` then
+    refused: the build, the marketplace and the pool take their limits from one place."""
+    from motivus_dev.runtime.datalink import DEFAULT_LIMITS, ZipLimits, check_zip
+    from motivus_dev.runtime.paths import UnsafeInputError
+
+    limits = PackageLimits()
+    assert (limits.max_data_entries, limits.max_data_total_uncompressed) == (
+        DEFAULT_LIMITS.max_entries, DEFAULT_LIMITS.max_total_bytes)
+    with pytest.raises(UnsafeInputError, match="the packed filesystem: the zip is 11 bytes, more than the limit of 10"):
+        check_zip(b"PK" + b"x" * 9, ZipLimits(max_download_bytes=10), what="the packed filesystem: ")
