@@ -104,6 +104,7 @@ class Toolchain(abc.ABC):
         """Refuse, with a :class:`~motivus_dev.errors.ConfigError` naming the setting, what
         the project asks of this toolchain that would run project code where it must not
         (nothing, by default)."""
+        return None
 
     def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
         """Settings this toolchain's build script reads from the project, as environment
