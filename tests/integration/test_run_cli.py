@@ -100,7 +100,10 @@ def _pool_processes() -> Set[int]:
 def loopback_process(projects: Dict[str, Path]) -> Iterator[subprocess.Popen]:
     before = _pool_processes()
     proc = subprocess.Popen(
-        [*MOTIVUS, "loopback", "--port", "0", "--workers", "2"],
+        # the C driver's data_link is in the C project: the loopback reads local files only
+        # under the directories it is given (its working directory by default)
+        [*MOTIVUS, "loopback", "--port", "0", "--workers", "2",
+         "--data-dir", str(projects["rust"]), "--data-dir", str(projects["c"])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=projects["rust"],
     )
     try:
