@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, Iterator, List, Optional, Tuple
 
 import pytest
 from cluster_double import ClusterDouble
@@ -80,17 +81,28 @@ def through_test(attacks: List[Attack], timeout: Optional[float] = 20.0, **task:
     return asyncio.run(main())
 
 
+@contextlib.asynccontextmanager
+async def loopback_with_one_slot(
+    data_dir: Path, timeout: Optional[float]
+) -> AsyncIterator[Tuple[WorkerPool, LoopbackServer]]:
+    """A loopback on a free port, one worker slot, local data_links under ``data_dir``."""
+    pool = WorkerPool(1, timeout, 512, data_dirs=[data_dir])
+    await pool.start()
+    server = LoopbackServer(pool, "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield pool, server
+    finally:
+        await server.close()
+
+
 def through_loopback(attacks: List[Attack], tmp_path: Path, timeout: Optional[float] = 20.0,
                      **task: Any) -> List[Outcome]:
     """A driver program on this machine sends the tasks to a loopback with one slot."""
     helpers.need_node()
 
     async def main() -> List[Outcome]:
-        pool = WorkerPool(1, timeout, 512, data_dirs=[tmp_path])
-        await pool.start()
-        server = LoopbackServer(pool, "127.0.0.1", 0)
-        await server.start()
-        try:
+        async with loopback_with_one_slot(tmp_path, timeout) as (pool, server):
             out = []
             async with await Client.connect(server.url, "t") as client:
                 for i, attack in enumerate(attacks):
@@ -107,8 +119,6 @@ def through_loopback(attacks: List[Attack], tmp_path: Path, timeout: Optional[fl
                     except TaskFailedError as exc:
                         out.append(Outcome(False, None, exc.stderr))
             return out
-        finally:
-            await server.close()
 
     return asyncio.run(main())
 
@@ -289,11 +299,7 @@ def test_one_drivers_output_never_reaches_another(tmp_path: Path) -> None:
     helpers.need_node()
 
     async def main() -> Tuple[str, str]:
-        pool = WorkerPool(1, 20.0, 512, data_dirs=[tmp_path])
-        await pool.start()
-        server = LoopbackServer(pool, "127.0.0.1", 0)
-        await server.start()
-        try:
+        async with loopback_with_one_slot(tmp_path, 20.0) as (pool, server):
             wasm, loader = _files("say")
             (tmp_path / "a.wasm").write_bytes(wasm)
             (tmp_path / "a.js").write_bytes(loader)
@@ -305,8 +311,6 @@ def test_one_drivers_output_never_reaches_another(tmp_path: Path) -> None:
                 # and A's next task still runs (its process was replaced for B, then for A)
                 assert await a.select_task(a.call_async(dict(task, params=["say", "again"]))) == "said"
             return crashed.value.stderr, str(crashed.value)
-        finally:
-            await server.close()
 
     stderr, message = asyncio.run(main())
     assert "SECRET-OF-DRIVER-A" not in stderr and "SECRET-OF-DRIVER-A" not in message
@@ -322,11 +326,7 @@ def test_a_cancelled_task_frees_its_slot_at_once(door: str, tmp_path: Path) -> N
             .decode()}
 
     async def loopback() -> float:
-        pool = WorkerPool(1, None, 512, data_dirs=[tmp_path])
-        await pool.start()
-        server = LoopbackServer(pool, "127.0.0.1", 0)
-        await server.start()
-        try:
+        async with loopback_with_one_slot(tmp_path, None) as (pool, server):
             wasm, loader = _files("hang")
             (tmp_path / "a.wasm").write_bytes(wasm)
             (tmp_path / "a.js").write_bytes(loader)
@@ -347,8 +347,6 @@ def test_a_cancelled_task_frees_its_slot_at_once(door: str, tmp_path: Path) -> N
                     30)
             assert value == 5
             return time.monotonic() - started
-        finally:
-            await server.close()
 
     async def worker() -> float:
         async with ClusterDouble(set()) as cluster:
@@ -392,11 +390,7 @@ def test_a_browser_page_cannot_name_a_local_file(tmp_path: Path) -> None:
     secret.chmod(0o600)
 
     async def main() -> str:
-        pool = WorkerPool(1, 20.0, 512, data_dirs=[tmp_path])
-        await pool.start()
-        server = LoopbackServer(pool, "127.0.0.1", 0)
-        await server.start()
-        try:
+        async with loopback_with_one_slot(tmp_path, 20.0) as (pool, server):
             ws = await websockets.connect(f"{server.url}?token=t", origin="http://localhost:8000")  # type: ignore
             await ws.send(json.dumps({"topic": "room:client?", "event": "phx_join", "payload": {}, "ref": "1"}))
             user = json.loads(await ws.recv())["payload"]["response"]["uuid"]
@@ -415,8 +409,6 @@ def test_a_browser_page_cannot_name_a_local_file(tmp_path: Path) -> None:
                 if frame["event"] == "result":
                     await ws.close()
                     return decode_output(frame["payload"]["stderr"])
-        finally:
-            await server.close()
 
     stderr = asyncio.run(main())
     assert "only http(s) URLs" in stderr and "not really" not in stderr, stderr

@@ -81,9 +81,9 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
-@pytest.fixture
-def drip_server() -> Iterator[str]:
-    """An http server on 127.0.0.1 that sends headers, then one byte every 0.3 s (bounded)."""
+def dripping_server(head: bytes, drip: bytes, every: float, times: int) -> Iterator[str]:
+    """An http server on 127.0.0.1 that sends ``head`` at once, then the bytes of ``drip``
+    one at a time, one every ``every`` s, ``times`` at most (bounded), over and over."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
@@ -98,15 +98,15 @@ def drip_server() -> Iterator[str]:
                 continue
             with conn:
                 conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
-                for _ in range(100):  # at most 30 s, and the test ends it sooner
+                conn.sendall(head)
+                for i in range(times):
                     if stop.is_set():
                         break
                     try:
-                        conn.sendall(b"P")
+                        conn.sendall(drip[i % len(drip) : i % len(drip) + 1])
                     except OSError:
                         break
-                    time.sleep(0.3)
+                    time.sleep(every)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -114,6 +114,19 @@ def drip_server() -> Iterator[str]:
     stop.set()
     thread.join(5)
     listener.close()
+
+
+@pytest.fixture
+def drip_server() -> Iterator[str]:
+    """Headers at once, then the body a byte every 0.3 s (30 s at most)."""
+    yield from dripping_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", b"P", 0.3, 100)
+
+
+@pytest.fixture
+def header_drip_server() -> Iterator[str]:
+    """The status line and headers a byte every 0.2 s (60 s at most): each read gets a byte,
+    so no read timeout ever fires."""
+    yield from dripping_server(b"", b"HTTP/1.1 200 OK\r\nX-Drip: " + b"a" * 1000, 0.2, 300)
 
 
 def test_bad_links_fail_their_task_with_the_reason_and_the_worker_lives_on(tmp_path: Path) -> None:
@@ -151,42 +164,6 @@ def test_a_dripping_server_fails_the_task_at_its_deadline(tmp_path: Path, drip_s
     assert time.monotonic() - started < 15
     assert not drip.ok and "deadline" in (drip.error or ""), drip.error
     assert plain.ok
-
-
-@pytest.fixture
-def header_drip_server() -> Iterator[str]:
-    """An http server on 127.0.0.1 that drips its status line and headers, a byte every
-    0.2 s, forever (bounded: 60 s): each read gets a byte, so no read timeout ever fires."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.recv(4096)
-                head = b"HTTP/1.1 200 OK\r\n" + b"X-Drip: " + b"a" * 1000
-                for i in range(300):
-                    if stop.is_set():
-                        break
-                    try:
-                        conn.sendall(head[i % len(head) : i % len(head) + 1])
-                    except OSError:
-                        break
-                    time.sleep(0.2)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/d.zip"
-    stop.set()
-    thread.join(5)
-    listener.close()
 
 
 def test_a_server_dripping_its_headers_fails_the_task_at_its_deadline(
