@@ -226,10 +226,11 @@ async def _run_cases(files: PackageFiles, cases: List[Case], reporter: Reporter,
     from .runtime.task import TaskSpec
 
     package = PackageStore().intern_files(files.wasm.read_bytes(), files.loader.read_bytes())
-    data_link = str(files.data) if files.data is not None else None
+    data = files.data.resolve() if files.data is not None else None
+    data_link = str(data) if data is not None else None
     # The cases are the author's own, one owner; the only local file read is the package's data zip.
     pool = WorkerPool(workers or min(len(cases), _cpu_count()), timeout, reporter=reporter,
-                      data_dirs=[files.data.parent] if files.data is not None else [],
+                      data_dirs=[data.parent] if data is not None else [],
                       allow_unsandboxed=allow_unsandboxed)
     await pool.start()
 

@@ -70,6 +70,14 @@ def test_a_failing_case_shows_a_diff_and_exits_1(projects: Dict[str, Path]) -> N
     assert "3 passed, 1 failed" in result.output
 
 
+def test_motivus_test_from_inside_the_project(projects: Dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No -C: the project is `.`; the package's data zip is still read (by its real path,
+    the only directory `motivus test` lets a task's data_link name)."""
+    monkeypatch.chdir(projects["c"])
+    result = CliRunner().invoke(main, ["test"])
+    assert result.exit_code == 0, result.output
+
+
 def test_motivus_test_rebuilds_a_stale_package(projects: Dict[str, Path]) -> None:
     project = projects["c"]
     main_c = project / "src" / "main.c"
