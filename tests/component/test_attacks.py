@@ -115,7 +115,7 @@ def through_loopback(attacks: List[Attack], tmp_path: Path, timeout: Optional[fl
                                                      loader_path=str(directory / "a.js"), params=_params(attack)))
                     try:
                         value = await asyncio.wait_for(client.select_task(task_id), 60)
-                        out.append(Outcome(True, value.get("data") if isinstance(value, dict) else value, ""))
+                        out.append(Outcome(True, value, ""))  # the client gives the body's data
                     except TaskFailedError as exc:
                         out.append(Outcome(False, None, exc.stderr))
             return out
@@ -206,6 +206,33 @@ def test_a_unix_socket_by_path_is_not_there(door: str, tmp_path: Path, unix_list
     for answer in answers:
         assert answer.ok and answer.data == "denied: ENOENT", answer
     assert seen == []
+    assert_slot_lives(honest)
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_the_host_is_out_of_reach(door: str, tmp_path: Path) -> None:
+    """A service on the host's 127.0.0.1, a program, a file of the host to read and one to
+    write, the server's environment: none of them, through every door."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    secret, pwned = tmp_path / "secret.txt", tmp_path / "pwned.txt"
+    secret.write_text("private key")
+    os.environ["MOTIVUS_TEST_SECRET"] = "s3cret"
+    try:
+        [seen, honest] = through(door, [("host", [listener.getsockname()[1], str(secret), str(pwned)]), HONEST],
+                                 tmp_path)
+        with pytest.raises(OSError):
+            listener.accept()  # nobody connected
+    finally:
+        del os.environ["MOTIVUS_TEST_SECRET"]
+        listener.close()
+    assert seen.ok and seen.data["env"] == "", seen  # env: {} as on the platform
+    for key in ("spawn", "read", "write"):
+        assert seen.data[key].startswith("denied: ERR_ACCESS_DENIED"), (key, seen)
+    assert seen.data["tcp"].startswith("denied: "), seen
+    assert not pwned.exists()
     assert_slot_lives(honest)
 
 

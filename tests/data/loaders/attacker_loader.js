@@ -29,6 +29,21 @@ const attacks = {
     socket.on('error', (e) => done('denied: ' + e.code));
     setTimeout(() => done('connected, no answer'), 3000);
   },
+  // Everything else of the host at once: a TCP service on its 127.0.0.1, a program, a file
+  // to read and one to write, the environment.
+  host([port, readPath, writePath]) {
+    const out = {
+      env: Object.keys(process.env).join(','),
+      spawn: attempt(() => require('child_process').execFileSync('/bin/sh', ['-c', 'id'])),
+      read: attempt(() => fs.readFileSync(readPath, 'utf8')),
+      write: attempt(() => fs.writeFileSync(writePath, 'pwned')),
+    };
+    const socket = require('net').connect(port, '127.0.0.1');
+    const done = (what) => { out.tcp = what; socket.destroy(); post(out); };
+    socket.on('connect', () => done('connected'));
+    socket.on('error', (e) => done('denied: ' + e.code));
+    setTimeout(() => done('timed out'), 3000);
+  },
   // A host process by pid.
   kill(pid) {
     post(attempt(() => process.kill(pid, 'SIGKILL')));
