@@ -8,6 +8,7 @@ and turns ``result`` frames into :class:`ResultEvent`. The websocket client
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
@@ -85,17 +86,27 @@ def parse_result(payload: Dict[str, Any]) -> Optional[ResultEvent]:
     return event
 
 
+class ClientState(enum.Enum):
+    """Where a driver connection is in the handshake (websockets' style: states as an enum)."""
+
+    NEW = "new"
+    LOBBY = "lobby"  # joined the lobby, waiting for the user id
+    LEAVING = "leaving"  # left the lobby, waiting for its reply
+    JOINING = "joining"  # joined the user's channel, waiting for the reply
+    OPEN = "open"  # results arrive
+
+
 class ClientSession:
     """The protocol state of one driver connection."""
 
     def __init__(self) -> None:
-        self.state = "new"
+        self.state = ClientState.NEW
         self.user_uuid = ""
         self.channel = ""
 
     def start(self) -> List[Event]:
         """The first frame: join the lobby to learn the token's user id."""
-        self.state = "lobby"
+        self.state = ClientState.LOBBY
         return [Send(frame(LOBBY_TOPIC, "phx_join", {}, "uuid"))]
 
     def receive(self, msg: Any) -> List[Event]:
@@ -103,7 +114,7 @@ class ClientSession:
         if not isinstance(msg, dict):
             raise ProtocolError("the server sent a frame that is not a JSON object")
         payload = msg.get("payload")
-        if self.state == "lobby":
+        if self.state is ClientState.LOBBY:
             response = payload.get("response") if isinstance(payload, dict) else None
             if msg.get("ref") != "uuid" or not isinstance(response, dict) or "uuid" not in response:
                 reason = response.get("reason") if isinstance(response, dict) else None
@@ -111,14 +122,14 @@ class ClientSession:
                     raise HandshakeRefused("the server refused the application token", reason=reason)
                 raise ProtocolError(f"unexpected reply to the user id request: {str(msg)[:300]}")
             self.user_uuid = str(response["uuid"])
-            self.state = "leaving"
+            self.state = ClientState.LEAVING
             return [Send(frame(LOBBY_TOPIC, "phx_leave", {}, None))]
-        if self.state == "leaving":
+        if self.state is ClientState.LEAVING:
             # The 2.4.0 client reads one frame here and ignores it.
             self.channel = channel_topic(self.user_uuid)
-            self.state = "joining"
+            self.state = ClientState.JOINING
             return [Send(frame(self.channel, "phx_join", {}, "join"))]
-        if self.state == "joining":
+        if self.state is ClientState.JOINING:
             if isinstance(payload, dict) and payload.get("status") == "error":
                 response = payload.get("response")
                 reason = response.get("reason") if isinstance(response, dict) else None
@@ -127,7 +138,7 @@ class ClientSession:
                         "unauthorized connection: the server refused the application token", reason=reason
                     )
                 raise HandshakeRefused(f"the server refused to join the channel: {reason}", reason=reason)
-            self.state = "open"
+            self.state = ClientState.OPEN
             return [Joined(self.channel, self.user_uuid)]
         if msg.get("event") == "result" and isinstance(payload, dict):
             event = parse_result(payload)
