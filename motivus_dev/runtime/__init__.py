@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from motivus_dev.runtime.package import Package, PackageStore
-from motivus_dev.runtime.pool import PoolStats, TaskResult, TaskSpec, WorkerPool, WorkerStats
+from motivus_dev.runtime.pool import PoolStats, SlotStats, TaskResult, TaskSpec, WorkerPool
 
 __all__ = [
     "Package",
@@ -12,5 +12,5 @@ __all__ = [
     "TaskResult",
     "TaskSpec",
     "WorkerPool",
-    "WorkerStats",
+    "SlotStats",
 ]

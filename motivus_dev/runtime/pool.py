@@ -94,8 +94,8 @@ class SlotState(str, enum.Enum):
 
 
 @dataclass
-class WorkerStats:
-    """One worker, for live progress."""
+class SlotStats:
+    """One worker slot, for live progress."""
 
     index: int
     pid: Optional[int]
@@ -133,7 +133,7 @@ class PoolStats:
     running: int
     done: int
     failed: int
-    workers: List[WorkerStats] = field(default_factory=list)
+    workers: List[SlotStats] = field(default_factory=list)
 
 
 class _Job:
@@ -259,7 +259,7 @@ class WorkerPool:
     def stats(self) -> PoolStats:
         """A snapshot of the queue and of every worker (cheap; for live progress)."""
         workers = [
-            WorkerStats(
+            SlotStats(
                 index=slot.index,
                 pid=slot.proc.pid if slot.proc is not None else None,
                 state=slot.state,
