@@ -1,10 +1,12 @@
 """`motivus build`: from a project to a deterministic Motivus package.
 
-The compile step runs the toolchain's build script in its container or on the host (same
-script, same pinned tools); everything after the compiler runs here, identically in both
-modes: the Rust loader is generated from the module's wasm-bindgen ABI, every module is
-validated with wasmtime and its imports checked against what the loader provides, the
-filesystem is packed, and the outputs are written atomically to ``build/``.
+The toolchain's build script runs in its container or on the host (the same script; the
+container's pinned tools, or the host's own); everything after the compiler runs here,
+identically in both modes: the toolchain wraps the compiler's glue (wasm-bindgen's for
+Rust, emscripten's for C/C++) in the Motivus loader, every module is validated with
+wasmtime, checked to load on node 16 and its imports checked against the glue, the
+filesystem is packed and checked as the pool will check it, and the outputs are written
+atomically to ``build/``.
 
 A build is skipped when its inputs (sources, filesystem, motivus.yml, toolchain pin, kit
 version) have the fingerprint of the last successful build and the outputs are intact.

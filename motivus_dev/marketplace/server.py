@@ -660,7 +660,8 @@ def _url(host: str, port: int) -> str:
 
 
 class RunningServer:
-    """A marketplace server running in a background thread (tests, loopback)."""
+    """A marketplace server running in a background thread, for tests (the CLI's `serve`
+    runs in the foreground)."""
 
     def __init__(
         self,

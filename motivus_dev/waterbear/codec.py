@@ -1,4 +1,4 @@
-"""The two encodings of a Waterbear ``result`` frame, owned here and nowhere else.
+"""The two encodings of a Waterbear ``result`` frame, for the Python side.
 
 - The result body: the platform's worker (not the loader) turns the loader's plain ``body``
   into ``base64(gzip(JSON.stringify(body)))`` (``src/sagas/processing.js`` of the platform's
@@ -9,8 +9,10 @@
   client base64-decodes both for every task; plain text kills its listener
   (``binascii.Error``).
 
-The pool (which plays the worker), the loopback server, the driver client and
-``motivus test`` all use these functions; none encodes or decodes by hand.
+The loopback server, the driver client and ``motivus test`` use these functions; none of
+them encodes or decodes by hand. The pool's node process (``runtime/node/pool.js``, which
+plays the platform's worker) encodes the body in JavaScript, as the platform's worker does,
+and the pool's Python side decodes it here; the tests check both ends against each other.
 """
 
 from __future__ import annotations
