@@ -65,15 +65,15 @@ class BuildResult:
     @property
     def package(self) -> Path:
         """The ``NAME-VERSION.zip`` the marketplace takes."""
-        return self.config.build_dir / f"{self.config.package_stem}.zip"
+        return self.config.build_dir / self.config.layout.archive
 
 
 def output_names(config: ProjectConfig) -> Dict[str, str]:
     """The output files of a build, by kind: wasm, js, data (if any), zip."""
-    stem = config.package_stem
-    names = {"wasm": f"{stem}.wasm", "js": f"{stem}.js", "zip": f"{stem}.zip"}
+    layout = config.layout
+    names = {"wasm": layout.wasm, "js": layout.loader, "zip": layout.archive}
     if has_filesystem(config):
-        names["data"] = f"{stem}.data.zip"
+        names["data"] = layout.data_zip
     return names
 
 
@@ -340,7 +340,7 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
         project = config.project_dir
         if packaged.preloaded is not None:
             # As the platform's packager did: the zip holds the program's own file package.
-            outputs["data"] = zip_entries({f"{config.package_stem}.data": packaged.preloaded})
+            outputs["data"] = zip_entries({config.layout.preloaded: packaged.preloaded})
         else:
             outputs["data"] = pack_filesystem(
                 project / str(config.build.filesystem),

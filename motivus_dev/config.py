@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from .errors import ConfigError
+from .layout import PackageLayout
 from .resources import doc
 from .toolchain.plan import PROFILES
 from .toolchain.registry import NAMES, TOOLCHAINS
@@ -125,9 +126,14 @@ class ProjectConfig:
         return self.path.parent
 
     @property
+    def layout(self) -> PackageLayout:
+        """The package's file names (``NAME-VERSION.*``)."""
+        return PackageLayout.of(self.name, self.package_version)
+
+    @property
     def package_stem(self) -> str:
         """``NAME-VERSION``, the stem of every package file."""
-        return f"{self.name}-{self.package_version}"
+        return self.layout.stem
 
     @property
     def build_dir(self) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from motivus_dev.errors import PackageError
+from motivus_dev.layout import PackageLayout
 
 #: The timestamp of every entry (zip's DOS time cannot go below 1980).
 ZIP_DATE_TIME: Tuple[int, int, int, int, int, int] = (1980, 1, 1, 0, 0, 0)
@@ -186,11 +187,6 @@ def pack_filesystem(directory: Path, exclude: Iterable[Path] = ()) -> bytes:
     return zip_entries(files, dirs)
 
 
-def package_file_name(name: str, version: str) -> str:
-    """``NAME-VERSION.zip``."""
-    return f"{name}-{version}.zip"
-
-
 def write_package(out_dir: Path, name: str, version: str, files: Dict[str, bytes]) -> Path:
     """Write the deterministic package ``out_dir/NAME-VERSION.zip`` holding ``files``
     (archive name -> bytes, e.g. ``{"kmeans-0.0.1.wasm": ..., "kmeans-0.0.1.js": ...}``),
@@ -200,6 +196,6 @@ def write_package(out_dir: Path, name: str, version: str, files: Dict[str, bytes
     for entry in files:
         if "/" in entry:
             raise PackageError(f"package entry {entry!r} must be a plain file name")
-    target = Path(out_dir) / package_file_name(name, version)
+    target = Path(out_dir) / PackageLayout.of(name, version).archive
     atomic_write(target, zip_entries(files))
     return target

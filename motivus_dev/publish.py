@@ -31,7 +31,7 @@ def publish_project(
     from .build import is_up_to_date, toolchain_ref
 
     config = load_config(project_dir)
-    package = config.build_dir / f"{config.package_stem}.zip"
+    package = config.build_dir / config.layout.archive
     if not package.is_file():
         raise PackageError(
             f"{package} does not exist: version {config.package_version} of {config.name} is not built",

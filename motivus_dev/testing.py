@@ -20,6 +20,7 @@ from .build import BuildResult, build_project, output_names
 from .config import ProjectConfig, load_config
 from .errors import ConfigError, MotivusError, ToolchainError
 from .fixtures import Case, Outcome, Verdict, judge, load_cases, select
+from .layout import PackageLayout
 from .reporter import Reporter
 from .resources import doc
 from .runtime.task import TaskResult
@@ -56,6 +57,12 @@ class PackageFiles:
         build_dir = built.config.build_dir
         data = build_dir / names["data"] if "data" in names else None
         return cls(built.config.package_stem, build_dir / names["wasm"], build_dir / names["js"], data)
+
+    @classmethod
+    def found_in(cls, directory: Path, layout: PackageLayout) -> "PackageFiles":
+        """The package's files in ``directory`` (its data zip only if there is one)."""
+        data = directory / layout.data_zip
+        return cls(layout.stem, directory / layout.wasm, directory / layout.loader, data if data.is_file() else None)
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def given_package(path: Path, config: ProjectConfig) -> PackageFiles:
     platform's own packagers) are tested the same way."""
     path = path.expanduser()
     if path.is_dir():
-        stems = sorted(p.stem for p in path.glob("*.wasm") if (path / f"{p.stem}.js").is_file())
+        stems = sorted(p.stem for p in path.glob("*.wasm") if (path / PackageLayout(p.stem).loader).is_file())
         stem = config.package_stem if config.package_stem in stems else (stems[0] if len(stems) == 1 else "")
         if not stem:
             found = ", ".join(stems) or "none"
@@ -188,18 +195,17 @@ def given_package(path: Path, config: ProjectConfig) -> PackageFiles:
                 f"{path} holds no single NAME-VERSION.wasm + NAME-VERSION.js pair (found: {found})",
                 hint=f"point --package at a directory with {config.package_stem}.wasm and .js, or at a package zip",
             )
-        data = path / f"{stem}.data.zip"
-        return PackageFiles(stem, path / f"{stem}.wasm", path / f"{stem}.js", data if data.is_file() else None)
+        return PackageFiles.found_in(path, PackageLayout(stem))
     if path.is_file() and path.suffix == ".zip":
-        stem = path.stem
+        layout = PackageLayout(path.stem)
         out = config.project_dir / ".motivus" / "test-package"
-        wanted = {f"{stem}.wasm", f"{stem}.js", f"{stem}.data.zip"}
+        wanted = {layout.wasm, layout.loader, layout.data_zip}
         try:
             with zipfile.ZipFile(path) as archive:
                 names = {info.filename for info in archive.infolist()}
-                if not {f"{stem}.wasm", f"{stem}.js"} <= names:
+                if not {layout.wasm, layout.loader} <= names:
                     raise ConfigError(
-                        f"{path} has no {stem}.wasm and {stem}.js at its root",
+                        f"{path} has no {layout.wasm} and {layout.loader} at its root",
                         hint="a package zip holds NAME-VERSION.js, NAME-VERSION.wasm and perhaps NAME-VERSION.data.zip",
                     )
                 shutil.rmtree(out, ignore_errors=True)
@@ -211,8 +217,7 @@ def given_package(path: Path, config: ProjectConfig) -> PackageFiles:
                     (out / name).write_bytes(archive.read(name))
         except (zipfile.BadZipFile, OSError) as exc:
             raise ConfigError(f"cannot read the package {path}: {exc}") from exc
-        data = out / f"{stem}.data.zip"
-        return PackageFiles(stem, out / f"{stem}.wasm", out / f"{stem}.js", data if data.is_file() else None)
+        return PackageFiles.found_in(out, layout)
     raise ConfigError(
         f"--package {path} is neither a directory nor a .zip file",
         hint="give the directory that holds NAME-VERSION.wasm and .js, or the NAME-VERSION.zip",

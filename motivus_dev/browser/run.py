@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from motivus_dev.browser.launch import BROWSERS, RunningBrowser, require_browser
 from motivus_dev.browser.page_server import PageServer
 from motivus_dev.errors import RuntimeFailure
+from motivus_dev.layout import PackageLayout
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 
@@ -48,19 +49,21 @@ def run_in_browser(
     executable = executable or require_browser(name)
     files: Dict[str, bytes] = {f"/{p.name}": p.read_bytes() for p in PAGE_DIR.iterdir() if p.is_file()}
     for package in packages:
-        files[f"/pkg/{package.stem}.wasm"] = package.wasm
-        files[f"/pkg/{package.stem}.js"] = package.loader
+        layout = PackageLayout(package.stem)
+        files[f"/pkg/{layout.wasm}"] = package.wasm
+        files[f"/pkg/{layout.loader}"] = package.loader
         if package.data_zip is not None:
-            files[f"/pkg/{package.stem}.data.zip"] = package.data_zip
+            files[f"/pkg/{layout.data_zip}"] = package.data_zip
     with tempfile.TemporaryDirectory(prefix=f"motivus-{name}-") as scratch, PageServer(files) as server:
         listed = []
         for i, task in enumerate(tasks):
             body = dict(task["body"])
+            layout = PackageLayout(task["package"])
             if body.get("data_link") is True:
-                body["data_link"] = f"{server.base_url}/pkg/{task['package']}.data.zip"
+                body["data_link"] = f"{server.base_url}/pkg/{layout.data_zip}"
             listed.append({
-                "loader": f"pkg/{task['package']}.js",
-                "wasm": f"pkg/{task['package']}.wasm",
+                "loader": f"pkg/{layout.loader}",
+                "wasm": f"pkg/{layout.wasm}",
                 "buffWasmAs": "Uint8Array" if i % 2 == 0 else "ArrayBuffer",
                 "timeout_ms": int(1000 * float(task.get("timeout_s") or timeout)),
                 "body": body,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, TypeVar
 
 from motivus_dev.errors import MarketplaceError, PackageError
+from motivus_dev.layout import PackageLayout
 from motivus_dev.marketplace.api import (
     TRANSIENT_STATUSES,
     RegistryClient,
@@ -85,7 +86,7 @@ def wasm_sha256(package_zip: Path, name: str, version: str) -> str:
     """The sha256 of the package's .wasm: the ``hash`` push publishes, which a driver can
     check against the file it downloads (the platform stores ``hash`` and computes none)."""
     with zipfile.ZipFile(package_zip) as archive:
-        with archive.open(f"{name}-{version}.wasm") as member:
+        with archive.open(PackageLayout.of(name, version).wasm) as member:
             digest = hashlib.sha256()
             for chunk in iter(lambda: member.read(1 << 20), b""):
                 digest.update(chunk)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from motivus_dev.errors import MarketplaceError
+from motivus_dev.layout import PackageLayout
 from motivus_dev.marketplace.api import RegistryClient, redact
 from motivus_dev.package import atomic_write
 from motivus_dev.reporter import NullReporter, Reporter
@@ -160,11 +161,11 @@ def _resolve_with(
         )
     versions = [v for v in algorithm.get("versions") or [] if isinstance(v, dict)]
     chosen = pick_version(versions, name, version, client.registry_url)
-    label = f"{name}-{chosen.get('name')}"
+    layout = PackageLayout.of(name, str(chosen.get("name")))
     wasm_url, loader_url = chosen.get("wasm_url"), chosen.get("loader_url")
     if not wasm_url or not loader_url:
         raise MarketplaceError(
-            f"the marketplace gave no download URLs for {label}",
+            f"the marketplace gave no download URLs for {layout.stem}",
             hint=f"downloads need an application token; check {token_var}",
         )
     package_hash = chosen.get("hash")
@@ -184,19 +185,19 @@ def _resolve_with(
         downloaded += 1
         return data
 
-    wasm = fetch(str(wasm_url), wasm_expected or locked.get("wasm"), f"{label}.wasm")
-    loader = fetch(str(loader_url), loader_expected or locked.get("loader"), f"{label}.js")
+    wasm = fetch(str(wasm_url), wasm_expected or locked.get("wasm"), layout.wasm)
+    loader = fetch(str(loader_url), loader_expected or locked.get("loader"), layout.loader)
     digests = {"wasm": _sha256(wasm), "loader": _sha256(loader)}
     checks: List[Tuple[str, str, Optional[str]]] = []
     if wasm_expected or loader_expected:
         verified_by = "matched the marketplace's sha256 of each file"
         checks += [
-            (f"{label}.wasm", digests["wasm"], wasm_expected),
-            (f"{label}.js", digests["loader"], loader_expected),
+            (layout.wasm, digests["wasm"], wasm_expected),
+            (layout.loader, digests["loader"], loader_expected),
         ]
     elif package_hash:
         verified_by = "matched the version's published hash"
-        checks.append((f"{label}.wasm", digests["wasm"], str(package_hash)))
+        checks.append((layout.wasm, digests["wasm"], str(package_hash)))
     else:
         verified_by = ""
     for what, actual, expected in checks:
@@ -209,7 +210,7 @@ def _resolve_with(
         changed = [role for role in ("wasm", "loader") if locked.get(role) != digests[role]]
         if changed:
             raise MarketplaceError(
-                f"{label} changed since this machine first used it ({', '.join(changed)} differ from "
+                f"{layout.stem} changed since this machine first used it ({', '.join(changed)} differ from "
                 f"{_locks_path(cache_dir)}); published versions are immutable, so it is not used",
                 hint="report it to the marketplace; if you trust the new files, remove the entry "
                 f"{lock_key!r} from {_locks_path(cache_dir)}",
@@ -224,7 +225,7 @@ def _resolve_with(
             )
     _store(cache_dir, digests["wasm"], wasm)
     _store(cache_dir, digests["loader"], loader)
-    reporter.info(f"{label}: {verified_by}" + ("" if downloaded else " (cached files)"))
+    reporter.info(f"{layout.stem}: {verified_by}" + ("" if downloaded else " (cached files)"))
     return ResolvedAlgorithm(
         name=name,
         version=str(chosen.get("name")),

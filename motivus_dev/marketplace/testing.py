@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from motivus_dev.layout import PackageLayout
 from motivus_dev.wasm.module import encode_u32
 
 WASM_HEADER = b"\x00asm\x01\x00\x00\x00"
@@ -52,12 +53,13 @@ def build_package(
     """Write ``directory/NAME-VERSION.zip`` (or ``file_name``) and return its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / (file_name or f"{name}-{version}.zip")
+    layout = PackageLayout.of(name, version)
+    path = directory / (file_name or layout.archive)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{name}-{version}.js", loader)
-        archive.writestr(f"{name}-{version}.wasm", minimal_wasm() if wasm is None else wasm)
+        archive.writestr(layout.loader, loader)
+        archive.writestr(layout.wasm, minimal_wasm() if wasm is None else wasm)
         if data is not None:
-            archive.writestr(f"{name}-{version}.data.zip", data)
+            archive.writestr(layout.data_zip, data)
         for entry, content in (extra or {}).items():
             archive.writestr(entry, content)
     return path

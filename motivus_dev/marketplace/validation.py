@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Dict, Optional, Sequence, Tuple
 
 from motivus_dev.errors import PackageError
+from motivus_dev.layout import PackageLayout
 from motivus_dev.runtime.datalink import DEFAULT_LIMITS
 from motivus_dev.ziptools import size_lie
 
@@ -100,13 +101,13 @@ class EntryInfo:
 
 def expected_file_names(name: str, version: str) -> Dict[str, str]:
     """The member names of ``NAME-VERSION.zip`` by role."""
-    base = f"{name}-{version}"
-    return {ROLE_LOADER: f"{base}.js", ROLE_WASM: f"{base}.wasm", ROLE_DATA: f"{base}.data.zip"}
+    layout = PackageLayout.of(name, version)
+    return {ROLE_LOADER: layout.loader, ROLE_WASM: layout.wasm, ROLE_DATA: layout.data_zip}
 
 
 def package_file_name(name: str, version: str) -> str:
     """The one accepted file name of a package: ``NAME-VERSION.zip``."""
-    return f"{name}-{version}.zip"
+    return PackageLayout.of(name, version).archive
 
 
 def check_names(name: str, version: str) -> None:
