@@ -323,8 +323,9 @@ def outcome_of_entry(entry: Dict[str, Any]) -> Outcome:
 
 
 def outcome_of(result: TaskResult) -> Outcome:
-    """What a fixture case is judged on: the task's value as a driver gets it
-    (``body.get("data", body)``), its result files, its output and exit code."""
+    """What a fixture case is judged on: the body's ``data`` (None when the body has none:
+    a driver would get the whole body, ``body.get("data", body)``, but its result files are
+    judged apart here), its result files, its output and exit code."""
     error: Optional[str] = result.error
     try:
         body = result.body_value()
