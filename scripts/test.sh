@@ -17,6 +17,9 @@ printf '\033[1m==> static checks\033[0m\n' >&2
 .venv/bin/ruff check motivus_dev motivus tests scripts
 .venv/bin/mypy
 
+printf '\033[1m==> JavaScript tests (node --test)\033[0m\n' >&2
+node --test tests/js/
+
 printf '\033[1m==> tests\033[0m\n' >&2
 # pytest exits 5 when it collected no test: that is a failure here too.
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
