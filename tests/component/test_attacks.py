@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, AsyncIterator, Iterator, List, Optional, Tuple
 
 import pytest
 from cluster_double import ClusterDouble
+from listeners import accepting
 
 from motivus_dev.client import Client, TaskFailedError
 from motivus_dev.loopback.server import LoopbackServer
@@ -176,23 +176,8 @@ def unix_listener(tmp_path: Path) -> Iterator[Tuple[str, List[Any]]]:
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen(4)
-    listener.settimeout(0.2)
-    seen: List[Any] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                seen.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield path, seen
-    stop.set()
-    thread.join(5)
-    listener.close()
+    with accepting(listener) as seen:
+        yield path, seen
 
 
 @pytest.mark.parametrize("door", DOORS)

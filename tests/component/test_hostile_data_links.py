@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
+from listeners import accepting
 
 from motivus_dev.runtime.datalink import DataLinkError, DataLinkStore, DataZip, check_zip
 from motivus_dev.runtime.package import PackageStore
@@ -60,25 +61,8 @@ def silent_server() -> Iterator[str]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    held: List[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/d.zip"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    listener.close()
+    with accepting(listener):
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/d.zip"
 
 
 def dripping_server(head: bytes, drip: bytes, every: float, times: int) -> Iterator[str]:
