@@ -27,13 +27,9 @@ starlette and uvicorn are imported by this module only, which the CLI imports la
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import shutil
 import socket
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
@@ -595,10 +591,13 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _errors(500, {"detail": "internal server error"})
 
 
-def create_app(data_dir: Path, *, public_url: Optional[str] = None, limits: Optional[PackageLimits] = None) -> ASGIApp:
-    """The ASGI application serving one data directory."""
+def create_app(
+    data_dir: Path, *, public_url: Optional[str] = None, limits: Optional[PackageLimits] = None,
+    store: Optional[Store] = None,
+) -> ASGIApp:
+    """The ASGI application serving one data directory (through ``store`` when given)."""
     limits = limits or PackageLimits()
-    handlers = MarketplaceApp(Store(Path(data_dir)), limits, public_url)
+    handlers = MarketplaceApp(store or Store(Path(data_dir)), limits, public_url)
     algorithms = f"{API}/algorithms"
     routes: List[Route] = []
     for suffix in ("", "/"):
@@ -659,69 +658,6 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-class RunningServer:
-    """A marketplace server running in a background thread, for tests (the CLI's `serve`
-    runs in the foreground)."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        public_url: Optional[str] = None,
-        limits: Optional[PackageLimits] = None,
-        app_wrapper: Optional[Callable[[ASGIApp], ASGIApp]] = None,
-    ) -> None:
-        """Start serving ``data_dir`` on ``host:port`` (0: a free port, see ``.port``).
-
-        ``app_wrapper`` wraps the ASGI app (tests put a flaky or tampering layer in front).
-        """
-        import uvicorn
-
-        self.data_dir = Path(data_dir)
-        store = Store(self.data_dir)
-        store.clean_scratch()
-        store.gc_blobs()
-        self._sock = _bind(host, port)
-        self.port = int(self._sock.getsockname()[1])
-        self.url = _url(host, self.port)
-        app = create_app(self.data_dir, public_url=public_url, limits=limits)
-        if app_wrapper is not None:
-            app = app_wrapper(app)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="marketplace", daemon=True
-        )
-        self._thread.start()
-        self._wait_started()
-
-    def _wait_started(self, timeout: float = 20.0) -> None:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise MarketplaceError("the marketplace server thread stopped during start-up")
-            if time.monotonic() > deadline:
-                raise MarketplaceError("the marketplace server did not start in time")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self._server.should_exit = True
-        self._thread.join(timeout=20)
-        with contextlib.suppress(OSError):
-            self._sock.close()
-
-    def __enter__(self) -> "RunningServer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
 def serve(
     host: str,
     port: int,
@@ -732,15 +668,17 @@ def serve(
     limits: Optional[PackageLimits] = None,
     access_log: bool = False,
     on_ready: Optional[Callable[[str], None]] = None,
+    store: Optional[Store] = None,
 ) -> ServeResult:
     """Serve the marketplace API until interrupted (Ctrl-C / SIGTERM); blocking.
 
-    ``port`` 0 picks a free port; ``on_ready`` receives the URL once it listens.
+    ``port`` 0 picks a free port; ``on_ready`` receives the URL once it listens; ``store``:
+    the store of ``data_dir`` to serve (a test injects one with a ``before_commit`` hook).
     """
     import uvicorn
 
     data_dir = Path(data_dir)
-    store = Store(data_dir)
+    store = store or Store(data_dir)
     cleaned = store.clean_scratch()
     if cleaned:
         reporter.warning(f"removed {cleaned} leftover upload(s) from an interrupted run")
@@ -749,7 +687,7 @@ def serve(
         reporter.warning(f"removed {orphans} orphan blob(s) ({freed} bytes) of uploads that never committed")
     sock = _bind(host, port)
     url = _url(host, int(sock.getsockname()[1]))
-    app = create_app(data_dir, public_url=public_url, limits=limits)
+    app = create_app(data_dir, public_url=public_url, limits=limits, store=store)
     config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="off")
     server = uvicorn.Server(config)
     reporter.info(f"marketplace listening on {url} (data in {data_dir})")
@@ -760,40 +698,3 @@ def serve(
     finally:
         sock.close()
     return ServeResult(url=url, data_dir=data_dir, cleaned_scratch_entries=cleaned)
-
-
-class _PrintReporter:
-    def info(self, message: str) -> None:
-        print(message, flush=True)
-
-    def warning(self, message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr, flush=True)
-
-    def step(self, name: str, total: Optional[float] = None) -> None:
-        pass
-
-    def advance(self, amount: float = 1.0) -> None:
-        pass
-
-    def output(self, line: str) -> None:
-        print(line, flush=True)
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m motivus_dev.marketplace.server``: the server without the CLI (tests)."""
-    parser = argparse.ArgumentParser(prog="python -m motivus_dev.marketplace.server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4000)
-    parser.add_argument("--data-dir", required=True, type=Path)
-    parser.add_argument("--public-url", default=None)
-    args = parser.parse_args(argv)
-    try:
-        serve(args.host, args.port, args.data_dir, _PrintReporter(), public_url=args.public_url)
-    except MarketplaceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

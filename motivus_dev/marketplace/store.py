@@ -32,10 +32,9 @@ import secrets
 import shutil
 import sqlite3
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.validation import (
@@ -62,10 +61,6 @@ CHARGE_SCHEMAS = ("PER_EXECUTION", "PER_MINUTE")
 TOKEN_PREFIXES = {"application": "MWBat", "personal": "MWBpat"}
 #: Version metadata fields kept (marketplace-api.md); others are dropped.
 METADATA_FIELDS = ("short_description", "long_description", "license", "author", "url", "upstream_url")
-#: Test-only fault injection: when this variable names a file, a publish creates that file
-#: after its blobs are in place and then sleeps before committing, so a test can kill the
-#: server at the worst moment. Never set in normal use.
-FAULT_PAUSE_ENV = "MOTIVUS_MARKETPLACE_FAULT_PAUSE_BEFORE_COMMIT"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -223,8 +218,13 @@ class RoleRow:
 class Store:
     """Access to one data directory; cheap to create, safe to use from many threads."""
 
-    def __init__(self, data_dir: Path, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, data_dir: Path, *, busy_timeout_s: float = 30.0, before_commit: Optional[Callable[[str], None]] = None
+    ) -> None:
+        """``before_commit(version)`` is called when a publish's blobs are in place, just
+        before its row is committed (tests kill the server there)."""
         self.data_dir = Path(data_dir)
+        self.before_commit = before_commit
         self.db_path = self.data_dir / DB_NAME
         self.blob_dir = self.data_dir / "blobs"
         self.tmp_dir = self.data_dir / "tmp"
@@ -532,10 +532,8 @@ class Store:
             self._install_blob(package.package_path, package.package_sha256)
             for extracted in package.files.values():
                 self._install_blob(extracted.path, extracted.sha256)
-            fault_flag = os.environ.get(FAULT_PAUSE_ENV)
-            if fault_flag:
-                Path(fault_flag).write_text(package.version)
-                time.sleep(60)
+            if self.before_commit is not None:
+                self.before_commit(package.version)
             try:
                 cur = conn.execute(
                     "INSERT INTO versions (algorithm_id, name, metadata, package_sha256, package_size,"

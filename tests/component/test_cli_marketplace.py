@@ -1,7 +1,7 @@
 """The CLI of publishing: `motivus marketplace user|token|algorithm` on a data directory, and
 `motivus push` against a real local marketplace (``RunningServer`` on port 0).
 
-The pushed package is a real, valid package made by ``marketplace.testing.build_package``
+The pushed package is a real, valid package made by ``marketplace_helpers.build_package`` (tests/)
 (building one with a compiler is the integration tests' job). Every push test checks that
 the token never appears in anything the command printed.
 """
@@ -15,11 +15,10 @@ from typing import Any, Dict, List, Optional
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from marketplace_helpers import CountingApp, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
 from motivus_dev.cli import main
 from motivus_dev.marketplace.api import ALGORITHMS_PATH
-from motivus_dev.marketplace.server import RunningServer
-from motivus_dev.marketplace.testing import CountingApp, Seed, build_package, data_zip, minimal_wasm
 
 NAME, VERSION = "kmc", "0.0.1"
 #: Every variable push and the marketplace commands read: unset for each invocation (and

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from marketplace_helpers import TINY_LOADER, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
-from motivus_dev.marketplace.server import RunningServer
 from motivus_dev.marketplace.store import Store
-from motivus_dev.marketplace.testing import TINY_LOADER, Seed, build_package, data_zip, minimal_wasm
 
 DEV_PORT = 4000  # hard-coded in 2.4.0's `push -D`
 

@@ -14,27 +14,28 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Iterator, List, Optional
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from marketplace_helpers import Seed, build_package, minimal_wasm
 
 import motivus_dev
-from motivus_dev.marketplace.store import FAULT_PAUSE_ENV, Store
-from motivus_dev.marketplace.testing import Seed, build_package, minimal_wasm
+from motivus_dev.marketplace.store import Store
 
 ALGOS = "/api/package_registry/algorithms/"
 REPO_ROOT = Path(motivus_dev.__file__).resolve().parent.parent
+LAUNCHER = Path(__file__).resolve().parents[1] / "marketplace_launcher.py"
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, data_dir: Path, pause_before_commit: Optional[Path] = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
-        env.update(extra_env or {})
+        pause = ["--pause-before-commit", str(pause_before_commit)] if pause_before_commit else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "motivus_dev.marketplace.server", "--port", "0", "--data-dir", str(data_dir)],
+            [sys.executable, str(LAUNCHER), "--port", "0", "--data-dir", str(data_dir), *pause],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
@@ -134,7 +135,7 @@ def test_kill_after_the_blobs_are_written_before_the_commit(tmp_path: Path, serv
     wasm = minimal_wasm(4 * 1024 * 1024)
     pkg = build_package(tmp_path / "build", "algo", "1.0.0", wasm=wasm)
     flag = tmp_path / "paused"
-    server = ServerProcess(seed.data_dir, {FAULT_PAUSE_ENV: str(flag)})
+    server = ServerProcess(seed.data_dir, pause_before_commit=flag)
     servers.append(server)
     outcome: List[object] = []
 

@@ -12,12 +12,11 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import httpx
 import pytest
+from marketplace_helpers import RunningServer, Seed, build_package, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError, PackageError
 from motivus_dev.marketplace.push import NewAlgorithm, PushResult, push
-from motivus_dev.marketplace.server import RunningServer
 from motivus_dev.marketplace.store import Store
-from motivus_dev.marketplace.testing import Seed, build_package, minimal_wasm
 from motivus_dev.reporter import RecordingReporter
 
 VAR = "MOTIVUS_PERSONAL_ACCESS_TOKEN"

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from marketplace_helpers import TINY_LOADER, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.push import push
 from motivus_dev.marketplace.resolve import resolve
-from motivus_dev.marketplace.server import RunningServer
-from motivus_dev.marketplace.testing import TINY_LOADER, Seed, build_package, data_zip, minimal_wasm
 from motivus_dev.reporter import NullReporter, RecordingReporter
 
 

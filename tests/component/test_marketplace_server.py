@@ -11,10 +11,9 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import httpx
 import pytest
+from marketplace_helpers import RunningServer, Seed, build_package, data_zip, minimal_wasm
 
-from motivus_dev.marketplace.server import RunningServer
 from motivus_dev.marketplace.store import Store
-from motivus_dev.marketplace.testing import Seed, build_package, data_zip, minimal_wasm
 from motivus_dev.marketplace.validation import PackageLimits
 
 ALGOS = "/api/package_registry/algorithms/"

@@ -31,6 +31,7 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from marketplace_helpers import CountingApp, RunningServer
 
 from motivus_dev.cli import main
 from motivus_dev.client import Client
@@ -38,8 +39,6 @@ from motivus_dev.config import load_config
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.loopback.server import LoopbackServer
 from motivus_dev.marketplace.api import ALGORITHMS_PATH
-from motivus_dev.marketplace.server import RunningServer
-from motivus_dev.marketplace.testing import CountingApp
 from motivus_dev.runtime.pool import WorkerPool
 
 pytestmark = pytest.mark.integration

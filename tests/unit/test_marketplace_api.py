@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from marketplace_helpers import build_package
 
 from motivus_dev.errors import MarketplaceError, PackageError
 from motivus_dev.marketplace.api import (
@@ -19,7 +20,6 @@ from motivus_dev.marketplace.api import (
 )
 from motivus_dev.marketplace.push import check_package, prepare_metadata
 from motivus_dev.marketplace.resolve import pick_version
-from motivus_dev.marketplace.testing import build_package
 
 
 def test_registry_urls_are_normalised() -> None:

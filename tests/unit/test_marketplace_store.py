@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from marketplace_helpers import build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace import admin
 from motivus_dev.marketplace.store import AlreadyExists, NotFound, Store, clean_metadata
-from motivus_dev.marketplace.testing import build_package, data_zip, minimal_wasm
 from motivus_dev.marketplace.validation import PackageLimits, extract_package
 
 

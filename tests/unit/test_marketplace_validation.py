@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from marketplace_helpers import build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import PackageError
-from motivus_dev.marketplace.testing import build_package, data_zip, minimal_wasm
 from motivus_dev.marketplace.validation import (
     EntryInfo,
     PackageLimits,

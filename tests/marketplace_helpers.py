@@ -1,4 +1,5 @@
-"""Small real packages for tests of the marketplace and of what uses it (drivers, e2e).
+"""Test helpers for the marketplace and what uses it (drivers, e2e): small real packages,
+seeded data directories and :class:`RunningServer`, a real server in a background thread.
 
 :func:`minimal_wasm` is a valid WebAssembly module (the 8-byte header), optionally with a
 custom section of ``padding`` bytes to make it large; :func:`build_package` writes a
@@ -7,13 +8,19 @@ custom section of ``padding`` bytes to make it large; :func:`build_package` writ
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+from motivus_dev.errors import MarketplaceError
 from motivus_dev.layout import PackageLayout
+from motivus_dev.marketplace.server import ASGIApp, _bind, _url, create_app
+from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.validation import PackageLimits
 from motivus_dev.wasm.module import encode_u32
 
 WASM_HEADER = b"\x00asm\x01\x00\x00\x00"
@@ -109,3 +116,66 @@ class CountingApp:
         if scope["type"] == "http":
             self.requests.append(f"{scope['method']} {scope['path']}")
         await self.app(scope, receive, send)
+
+
+class RunningServer:
+    """A marketplace server running in a background thread, for tests (the CLI's `serve`
+    runs in the foreground)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        public_url: Optional[str] = None,
+        limits: Optional[PackageLimits] = None,
+        app_wrapper: Optional[Callable[[ASGIApp], ASGIApp]] = None,
+    ) -> None:
+        """Start serving ``data_dir`` on ``host:port`` (0: a free port, see ``.port``).
+
+        ``app_wrapper`` wraps the ASGI app (tests put a flaky or tampering layer in front).
+        """
+        import uvicorn
+
+        self.data_dir = Path(data_dir)
+        store = Store(self.data_dir)
+        store.clean_scratch()
+        store.gc_blobs()
+        self._sock = _bind(host, port)
+        self.port = int(self._sock.getsockname()[1])
+        self.url = _url(host, self.port)
+        app = create_app(self.data_dir, public_url=public_url, limits=limits)
+        if app_wrapper is not None:
+            app = app_wrapper(app)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="marketplace", daemon=True
+        )
+        self._thread.start()
+        self._wait_started()
+
+    def _wait_started(self, timeout: float = 20.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise MarketplaceError("the marketplace server thread stopped during start-up")
+            if time.monotonic() > deadline:
+                raise MarketplaceError("the marketplace server did not start in time")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
