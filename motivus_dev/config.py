@@ -13,20 +13,14 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from .errors import ConfigError
 from .layout import PackageLayout
+from .marketplace.validation import METADATA_FIELDS
 from .resources import doc
 from .toolchain.plan import PROFILES
 from .toolchain.registry import NAMES, TOOLCHAINS
 
 CONFIG_FILE = "motivus.yml"
 LANGS_BY_COMPILER = {name: t.langs for name, t in TOOLCHAINS.items()}
-METADATA_KEYS = (
-    "short_description",
-    "long_description",
-    "license",
-    "author",
-    "url",
-    "upstream_url",
-)
+METADATA_KEYS = METADATA_FIELDS  # the marketplace's rule, one place
 
 # Package names end up in file names (NAME-VERSION.zip) and URLs: keep them boring.
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(?:-[a-z0-9_]+)*\Z")

@@ -30,10 +30,11 @@ from motivus_dev.marketplace.api import (
     format_errors,
     redact,
 )
-from motivus_dev.marketplace.store import CHARGE_SCHEMAS, clean_metadata
 from motivus_dev.marketplace.validation import (
+    CHARGE_SCHEMAS,
     PackageLimits,
     PackageRejected,
+    clean_metadata,
     inspect_package,
     package_file_name,
     sha256_file,

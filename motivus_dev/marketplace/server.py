@@ -44,7 +44,6 @@ from starlette.routing import Route
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.store import (
-    CHARGE_SCHEMAS,
     PUBLISHER_ROLES,
     ROLE_OWNER,
     ROLE_USER,
@@ -59,6 +58,7 @@ from motivus_dev.marketplace.store import (
 )
 from motivus_dev.marketplace.validation import (
     ALGORITHM_NAME_RE,
+    CHARGE_SCHEMAS,
     PackageLimits,
     PackageRejected,
     ValidatedPackage,

@@ -43,6 +43,7 @@ from motivus_dev.marketplace.validation import (
     ROLE_LOADER,
     ROLE_WASM,
     ValidatedPackage,
+    clean_metadata,
     expected_file_names,
     package_file_name,
     sha256_file,
@@ -56,11 +57,8 @@ ROLE_USER = "USER"
 ROLES = (ROLE_OWNER, ROLE_MAINTAINER, ROLE_USER)
 #: The roles that may publish versions.
 PUBLISHER_ROLES = (ROLE_OWNER, ROLE_MAINTAINER)
-CHARGE_SCHEMAS = ("PER_EXECUTION", "PER_MINUTE")
 #: Token prefixes as the platform's: application tokens read, personal access tokens publish.
 TOKEN_PREFIXES = {"application": "MWBat", "personal": "MWBpat"}
-#: Version metadata fields kept (marketplace-api.md); others are dropped.
-METADATA_FIELDS = ("short_description", "long_description", "license", "author", "url", "upstream_url")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -135,11 +133,6 @@ def _now() -> str:
 def hash_token(token: str) -> str:
     """Tokens are 256-bit random strings, so a plain sha256 is enough to store them."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def clean_metadata(metadata: Dict[str, Any]) -> Dict[str, Any]:
-    """As the platform casts metadata: the six string fields, strings only (others dropped)."""
-    return {key: metadata[key] for key in METADATA_FIELDS if isinstance(metadata.get(key), str)}
 
 
 @dataclass

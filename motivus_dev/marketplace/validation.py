@@ -22,7 +22,7 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Dict, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, Optional, Sequence, Tuple
 
 from motivus_dev.errors import PackageError
 from motivus_dev.layout import PackageLayout
@@ -35,6 +35,17 @@ from motivus_dev.ziptools import size_lie
 ALGORITHM_NAME_RE = re.compile(r"^(?=.{1,64}\Z)[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*\Z")
 #: Version names (the platform checks none) also end up in file names and URLs: kept plain.
 VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
+
+#: Version metadata fields kept (marketplace-api.md); others are dropped. motivus.yml's
+#: package.metadata has exactly these keys.
+METADATA_FIELDS = ("short_description", "long_description", "license", "author", "url", "upstream_url")
+CHARGE_SCHEMAS = ("PER_EXECUTION", "PER_MINUTE")
+
+
+def clean_metadata(metadata: Dict[str, Any]) -> Dict[str, Any]:
+    """As the platform casts metadata: the six string fields, strings only (others dropped)."""
+    return {key: metadata[key] for key in METADATA_FIELDS if isinstance(metadata.get(key), str)}
+
 
 ROLE_LOADER = "loader"
 ROLE_WASM = "wasm"

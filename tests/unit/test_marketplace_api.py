@@ -91,3 +91,15 @@ def test_check_package_before_sending(tmp_path: Path) -> None:
         check_package(broken, "algo", "1.0.0")
     good = build_package(tmp_path / "ok", "algo", "1.0.0")
     assert set(check_package(good, "algo", "1.0.0")) == {"loader", "wasm"}
+
+
+def test_the_client_side_does_not_import_the_server() -> None:
+    """push, resolve and api share only the rules module (validation) with the server."""
+    import subprocess
+    import sys
+
+    code = ("import sys, motivus_dev.marketplace.push, motivus_dev.marketplace.resolve, motivus_dev.marketplace.api\n"
+            "print(sorted(m for m in sys.modules if m.startswith('motivus_dev.marketplace.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for server_side in ("marketplace.store", "marketplace.server", "marketplace.admin"):
+        assert server_side not in loaded, loaded

@@ -10,8 +10,8 @@ from marketplace_helpers import build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace import admin
-from motivus_dev.marketplace.store import AlreadyExists, NotFound, Store, clean_metadata
-from motivus_dev.marketplace.validation import PackageLimits, extract_package
+from motivus_dev.marketplace.store import AlreadyExists, NotFound, Store
+from motivus_dev.marketplace.validation import PackageLimits, clean_metadata, extract_package
 
 
 def _validated(store: Store, tmp_path: Path, name: str, version: str, **kwargs):
