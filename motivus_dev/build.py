@@ -80,9 +80,7 @@ def output_names(config: ProjectConfig) -> Dict[str, str]:
 def has_filesystem(config: ProjectConfig) -> bool:
     """Whether the package carries a starting filesystem (the toolchain packs one, and
     motivus.yml names its directory)."""
-    from .toolchain.registry import toolchain
-
-    return toolchain(config.build.compiler).has_filesystem and config.build.filesystem is not None
+    return config.toolchain.has_filesystem and config.build.filesystem is not None
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -94,7 +92,6 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
     fixtures, docs, ``.env``, the driver or outputs: editing those needs no build."""
     from .resources import loader_js_dir, toolchains_dir
     from .toolchain.kind import walk
-    from .toolchain.registry import toolchain
 
     digest = hashlib.sha256()
     digest.update(f"kit {__version__}\ntoolchain {toolchain_ref}\n".encode())
@@ -103,7 +100,7 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
     not_inputs = [project / config.tests.fixtures, project / "build", project / ".motivus"]
     filesystem = project / str(config.build.filesystem) if has_filesystem(config) else None
     sources_exclude = not_inputs + ([filesystem] if filesystem is not None else [])
-    kind = toolchain(config.build.compiler)
+    kind = config.toolchain
     files: List[Path] = list(kind.input_files(project, project / config.build.source, sources_exclude))
     if filesystem is not None:
         files += walk(filesystem, not_inputs)  # packed whole
@@ -291,9 +288,8 @@ def shared_cache(compiler: str, where: str) -> Path:
 def _plan(config: ProjectConfig, image_ref: str, where: str, offline: bool) -> "BuildPlan":
     from .toolchain.images import host_script
     from .toolchain.plan import BuildInput, make_plan
-    from .toolchain.registry import toolchain
 
-    kind = toolchain(config.build.compiler)
+    kind = config.toolchain
     kind.check_project(config.project_dir, config.project_dir / config.build.source)
     script_env = kind.script_env(config.project_dir / config.build.source, config.build.profile)
     return make_plan(
@@ -322,9 +318,8 @@ def _plan(config: ProjectConfig, image_ref: str, where: str, offline: bool) -> "
 def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[str, bytes]:
     """The package's files (wasm, js, data) from the compiler's outputs, validated."""
     from .toolchain.module_checks import check_ascii_loader
-    from .toolchain.registry import toolchain
 
-    packaged = toolchain(config.build.compiler).package(out_dir, config.name, config.package_version)
+    packaged = config.toolchain.package(out_dir, config.name, config.package_version)
     outputs = {"wasm": packaged.wasm, "js": packaged.loader_js.encode("utf-8")}
     check_ascii_loader(outputs["js"], config.package_stem)
     if packaged.preloaded is not None and not has_filesystem(config):

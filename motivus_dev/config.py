@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from .errors import ConfigError
 from .layout import PackageLayout
@@ -17,6 +17,9 @@ from .marketplace.validation import METADATA_FIELDS
 from .resources import doc
 from .toolchain.plan import PROFILES
 from .toolchain.registry import NAMES, TOOLCHAINS
+
+if TYPE_CHECKING:
+    from .toolchain.kind import Toolchain
 
 CONFIG_FILE = "motivus.yml"
 LANGS_BY_COMPILER = {name: t.langs for name, t in TOOLCHAINS.items()}
@@ -118,6 +121,11 @@ class ProjectConfig:
     def project_dir(self) -> Path:
         """The directory that holds motivus.yml."""
         return self.path.parent
+
+    @property
+    def toolchain(self) -> "Toolchain":
+        """The toolchain ``build.compiler`` names (checked when motivus.yml was read)."""
+        return TOOLCHAINS[self.build.compiler]
 
     @property
     def layout(self) -> PackageLayout:
