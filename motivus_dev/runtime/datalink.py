@@ -22,7 +22,7 @@ import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 from motivus_dev.errors import RuntimeFailure
 from motivus_dev.runtime.paths import UnsafeInputError
@@ -218,7 +218,7 @@ class DataLinkStore:
             if not parsed.hostname:
                 raise DataLinkError(f"data_link {link!r} has no host", hint="give an http(s) URL or a local path")
             key: Optional[str] = None
-            data: Optional[bytes] = await self._fetch_http(link, expected)
+            data: Union[bytes, DataZip] = await self._fetch_http(link, expected)
         elif parsed.scheme in ("file", ""):
             path = self._allowed_path(urllib.parse.unquote(parsed.path) if parsed.scheme else link, link, local)
             key, data = await asyncio.to_thread(self._read_local, path, link)
@@ -227,11 +227,11 @@ class DataLinkStore:
                 f"data_link {link!r}: unsupported scheme {parsed.scheme!r}",
                 hint="use an http(s) URL, a file:// URL or a local path",
             )
-        if key is not None and key in self._memory:
-            zipped = self._memory[key]
-            self._memory.move_to_end(key)
+        if isinstance(data, DataZip):  # the memory cache had the file
+            zipped = data
+            if key is not None and key in self._memory:
+                self._memory.move_to_end(key)
         else:
-            assert data is not None
             zipped = await asyncio.to_thread(self._verify, data, link)
             if key is not None:
                 self._memory[key] = zipped
@@ -276,8 +276,9 @@ class DataLinkStore:
                 raise refusal
         return os.path.realpath(path)
 
-    def _read_local(self, path: str, link: str) -> Tuple[str, Optional[bytes]]:
-        """``(memory key, bytes)``; the bytes are None when the memory cache has the file."""
+    def _read_local(self, path: str, link: str) -> Tuple[str, Union[bytes, DataZip]]:
+        """``(memory key, bytes)``, or the verified zip itself when the memory cache has the
+        file (taken here, so that another load evicting it meanwhile does not matter)."""
         limit = self.limits.max_download_bytes
         try:
             # Non-blocking: opening a FIFO must not wait for a writer.
@@ -293,8 +294,9 @@ class DataLinkStore:
             if info.st_size > limit:
                 raise DataLinkError(f"data_link {link!r}: more than the limit of {limit} bytes")
             key = f"{path}\0{info.st_mtime_ns}:{info.st_size}"
-            if key in self._memory:
-                return key, None
+            cached = self._memory.get(key)
+            if cached is not None:
+                return key, cached
             try:
                 data = handle.read(limit + 1)
             except OSError as exc:
