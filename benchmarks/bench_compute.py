@@ -49,6 +49,7 @@ import common  # noqa: E402
 
 from motivus_dev.runtime.package import PackageStore  # noqa: E402
 from motivus_dev.runtime.pool import TaskSpec, WorkerPool  # noqa: E402
+from motivus_dev.taskbody import TaskBody  # noqa: E402
 
 POINTS, DIMS, K, RUNS = 100_000, 8, 8, 3
 CLANGXX = "clang++-14"  # the clang that Debian's emscripten 3.1.6 (em++) runs
@@ -88,7 +89,10 @@ def rust_wasm(points_json: Path) -> float:
     paths = common.package_paths(project)
     pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
     pts = json.loads(points_json.read_text())
-    specs = {"k8": TaskSpec(pkg, params=[pts, K], owner="bench"), "k1": TaskSpec(pkg, params=[pts, 1], owner="bench")}
+    specs = {
+        "k8": TaskSpec(pkg, TaskBody(params=[pts, K]), owner="bench"),
+        "k1": TaskSpec(pkg, TaskBody(params=[pts, 1]), owner="bench"),
+    }
     t = asyncio.run(_pool_times(specs))
     print(f"   rust wasm: k=8 {t['k8']:.3f} s, k=1 {t['k1']:.3f} s", flush=True)
     return t["k8"] - t["k1"]
@@ -162,7 +166,7 @@ def cpp_wasm(points_txt: Path, where: str = "host") -> float:
     pre = {"/input/points.txt": base64.b64encode(points_txt.read_bytes()).decode()}
 
     def spec(k: int) -> TaskSpec:
-        return TaskSpec(pkg, arguments=["-k", str(k)], preload_files=pre, data_link=data, owner="bench")
+        return TaskSpec(pkg, TaskBody(arguments=["-k", str(k)], preload_files=pre, data_link=data), owner="bench")
 
     t = asyncio.run(_pool_times({"k8": spec(K), "k1": spec(1)}))
     print(f"   c++ wasm ({where}): k=8 {t['k8']:.3f} s, k=1 {t['k1']:.3f} s", flush=True)
@@ -183,7 +187,10 @@ def nbody_wasm(where: str) -> float:
     common.build(project, where)
     paths = common.package_paths(project)
     pkg = PackageStore().intern_files(paths["wasm"].read_bytes(), paths["js"].read_bytes())
-    specs = {str(steps): TaskSpec(pkg, arguments=["-s", str(steps)], owner="bench") for steps in (NBODY_STEPS, 1)}
+    specs = {
+        str(steps): TaskSpec(pkg, TaskBody(arguments=["-s", str(steps)]), owner="bench")
+        for steps in (NBODY_STEPS, 1)
+    }
     t = asyncio.run(_pool_times(specs))
     print(f"   n-body wasm ({where}): {NBODY_STEPS} steps {t[str(NBODY_STEPS)]:.3f} s, 1 step {t['1']:.3f} s",
           flush=True)

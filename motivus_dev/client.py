@@ -30,6 +30,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from motivus_dev.envfile import read_dotenv
 from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
+from motivus_dev.taskbody import TaskBody
+from motivus_dev.taskbody import check as check_body_shape
 from motivus_dev.waterbear import CLUSTER_HOST, ClientSession, HandshakeRefused, Joined, ResultEvent, result_files
 from motivus_dev.waterbear.frames import Send, heartbeat
 
@@ -340,16 +342,19 @@ class Client:
         return ref
 
     def _body(self, definition: Dict[str, Any], wasm: str, loader: str, data_link: Optional[str]) -> Dict[str, Any]:
-        return {
-            "arguments": definition.get("arguments"),
-            "params": definition.get("params"),
-            "run_type": "wasm",
-            "preload_files": definition.get("preload_files"),
-            "result_files": definition.get("result_files"),
-            "wasm": wasm,
-            "loader": loader,
-            "data_link": data_link,
-        }
+        wire = TaskBody(
+            params=definition.get("params"),
+            arguments=definition.get("arguments"),
+            preload_files=definition.get("preload_files"),
+            result_files=definition.get("result_files"),
+            data_link=data_link,
+            wasm=wasm,
+            loader=loader,
+        ).to_wire()
+        why = check_body_shape(wire)
+        if why is not None:  # the server would refuse it: say so here, where the driver can fix it
+            raise TaskDefinitionError(f"bad task definition: {why}")
+        return wire
 
     async def _submit(self, ref: str, definition: Dict[str, Any], body: Optional[Dict[str, Any]]) -> None:
         future = self.tasks[ref]

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .errors import ConfigError
 from .resources import doc
+from .taskbody import TaskBody
 
 CASE_KEYS = ("name", "params", "arguments", "preload_files", "result_files", "timeout", "expect")
 EXPECT_KEYS = ("data", "match", "tolerance", "rel_tolerance", "stdout", "stderr", "result_files",
@@ -62,18 +63,17 @@ class Case:
     timeout: Optional[float] = None
     expect: Expectation = field(default_factory=Expectation)
 
-    def task_body(self) -> Dict[str, Any]:
-        """The task body fields of this case (without the package), as a driver sends them."""
-        return {
-            "run_type": "wasm",
-            "params": self.params,
-            "arguments": self.arguments,
-            "preload_files": {
+    def task_body(self) -> TaskBody:
+        """The task body of this case (without the package), as a driver sends it."""
+        return TaskBody(
+            params=self.params,
+            arguments=self.arguments,
+            preload_files={
                 guest: base64.b64encode(path.read_bytes()).decode("ascii")
                 for guest, path in self.preload_files.items()
             } or None,
-            "result_files": {guest: guest for guest in self.result_files} or None,
-        }
+            result_files={guest: guest for guest in self.result_files} or None,
+        )
 
 
 @dataclass(frozen=True)

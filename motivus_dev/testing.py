@@ -7,6 +7,7 @@ worker threads), so a passing case means the shipped files work, not a re-implem
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shutil
 import time
@@ -240,17 +241,8 @@ async def _run_cases(files: PackageFiles, cases: List[Case], reporter: Reporter,
     await pool.start()
 
     async def one(case: Case) -> CaseResult:
-        body = case.task_body()
-        spec = TaskSpec(
-            package=package,
-            params=body["params"],
-            arguments=body["arguments"],
-            preload_files=body["preload_files"],
-            result_files=body["result_files"],
-            data_link=data_link,
-            timeout=case.timeout,
-            owner="motivus test",
-        )
+        spec = TaskSpec(package, dataclasses.replace(case.task_body(), data_link=data_link),
+                        timeout=case.timeout, owner="motivus test")
         began = time.monotonic()
         result = await pool.run(spec)
         seconds = time.monotonic() - began
@@ -295,7 +287,7 @@ def _run_cases_in_browser(
     )
     tasks = []
     for case in cases:
-        body = dict(case.task_body())
+        body = case.task_body().to_wire()
         if files.data is not None:
             body["data_link"] = True  # the page fetches the package's data zip from its server
         tasks.append({"package": files.stem, "body": body, "timeout_s": case.timeout or timeout})
@@ -328,7 +320,7 @@ def outcome_of(result: TaskResult) -> Outcome:
     judged apart here), its result files, its output and exit code."""
     error: Optional[str] = result.error
     try:
-        body = result.body_value()
+        body = result.body
     except MotivusError as exc:
         body, error = {}, error or str(exc)
     data = body.get("data") if isinstance(body, dict) else body

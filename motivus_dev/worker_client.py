@@ -19,9 +19,9 @@ from motivus_dev.errors import MotivusError, ProtocolError
 from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import WorkerPool
-from motivus_dev.runtime.task import TaskSpec
-from motivus_dev.waterbear import CLUSTER_HOST
-from motivus_dev.waterbear.frames import Send
+from motivus_dev.runtime.task import TaskResult, TaskSpec
+from motivus_dev.waterbear import CLUSTER_HOST, encode_body_json
+from motivus_dev.waterbear.frames import Send, result_payload
 from motivus_dev.waterbear.worker import HEARTBEAT_SECONDS, AbortTask, Refused, RunTask, WorkerSession
 
 
@@ -198,13 +198,11 @@ class ClusterWorker:
         self.stats.running[event.tid] = started
         body = event.body
         try:
-            package = self.packages.intern_wire(body.get("wasm"), body.get("loader"))  # type: ignore[arg-type]
+            package = self.packages.intern_wire(body.wasm, body.loader)
             # Strangers' drivers: no process shared with another task, no file of this machine.
-            spec = TaskSpec.from_body(package, body, owner=None, local_data=False)
+            spec = TaskSpec(package, body.without_package(), release_inputs=True, owner=None, local_data=False)
             result = await self.pool.run(spec, label=event.tid[:8])
         except MotivusError as exc:
-            from motivus_dev.runtime.task import TaskResult
-
             result = TaskResult.failure(str(exc))
         self.stats.running.pop(event.tid, None)
         self._tasks.pop(event.tid, None)
@@ -219,6 +217,7 @@ class ClusterWorker:
             + ("" if result.ok or not why else f": {why[-1]}")
         )
         # The platform's worker sends the loader's message, body encoded, plus the tid.
-        payload = {k: v for k, v in result.payload("").items() if k not in ("ref", "error")}
+        payload = result_payload(None, encode_body_json(result.body_json), result.stdout, result.stderr,
+                                 result.exit_code)
         for action in session.result(event.tid, payload):
             await send(action.frame)

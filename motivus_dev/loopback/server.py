@@ -27,7 +27,17 @@ from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import PoolStats, WorkerPool
 from motivus_dev.runtime.task import TaskSpec
-from motivus_dev.waterbear import Close, Send, Session, StartTask, failure_payload, is_wire_safe, result_frame
+from motivus_dev.waterbear import (
+    Close,
+    Send,
+    Session,
+    StartTask,
+    encode_body_json,
+    failure_payload,
+    is_wire_safe,
+    result_frame,
+    result_payload,
+)
 from motivus_dev.waterbear.server import Action
 
 # Only programs on this machine reach the loopback by default: it runs code that arrives
@@ -321,14 +331,15 @@ class LoopbackServer:
         self._received += 1
         body = action.body
         try:
-            package = self.packages.intern_wire(body["wasm"], body["loader"])
+            package = self.packages.intern_wire(body.wasm, body.loader)
         except MotivusError as exc:
             refused = result_frame(action.topic, failure_payload(action.ref, f"task refused: {exc}"))
             task = asyncio.ensure_future(self._send_quietly(conn, refused))
         else:
             # Only small fields and the shared package are kept per queued task: the frame's
             # own copy of the wasm and loader is dropped with `body` after this function.
-            spec = TaskSpec.from_body(package, body, owner=conn.owner, local_data=conn.local_data)
+            spec = TaskSpec(package, body.without_package(), release_inputs=True,
+                            owner=conn.owner, local_data=conn.local_data)
             task = asyncio.ensure_future(self._run_task(conn, action.topic, action.ref, spec))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
@@ -340,7 +351,9 @@ class LoopbackServer:
             why = (result.error or result.stderr_text).strip().splitlines()
             line += f" (exit code {result.exit_code})" + (f": {why[-1][:300]}" if why else "")
         self.reporter.info(line)
-        await self._send_quietly(conn, result_frame(topic, result.payload(ref)))
+        payload = result_payload(ref, encode_body_json(result.body_json), result.stdout, result.stderr,
+                                 result.exit_code, result.error)
+        await self._send_quietly(conn, result_frame(topic, payload))
 
     async def _send_quietly(self, conn: _Connection, frame: Dict[str, Any]) -> None:
         try:

@@ -284,7 +284,7 @@ class NodeProcess:
         self.pending[task_id] = future
         msg, blobs = run_request(task_id, spec, data.sha256 if data is not None else None, timeout, deadline_s)
         if spec.release_inputs:
-            spec.preload_files = None
+            spec.body = spec.body.without_inputs()
         await self.send(msg, blobs)
         del blobs
         try:

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import threading
 import weakref
+from typing import Optional
 
 from motivus_dev.errors import PackageError
 
@@ -63,9 +64,11 @@ class PackageStore:
             self._packages[digest] = package
             return package
 
-    def intern_wire(self, wasm_b64: str, loader_b64: str) -> Package:
+    def intern_wire(self, wasm_b64: Optional[str], loader_b64: Optional[str]) -> Package:
         """Intern a package from the two base64 fields of a Waterbear task body."""
         try:
+            if not isinstance(loader_b64, str):
+                raise TypeError("no loader")
             base64.b64decode(loader_b64, validate=True)
         except (binascii.Error, ValueError, TypeError) as exc:
             raise PackageError(

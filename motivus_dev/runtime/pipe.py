@@ -4,7 +4,9 @@ One JSON object per line. Big strings travel outside the JSON, as raw bytes righ
 their line, so that neither side builds or parses a JSON line of 100 MB: a request with
 ``blobs: [n1, n2, ...]`` is followed by that many bytes of each blob (a run request's
 preload files, in the order of ``body.preload_files``), and a result reply with
-``body_bytes: n`` is followed by the n bytes of its encoded result body.
+``body_bytes: n`` is followed by the n bytes of its result body: the loader's body as
+``JSON.stringify`` text. The pool does not encode bodies for the wire; the loopback server
+and ``motivus worker`` do, through ``waterbear/codec.py``.
 
 Task code runs in worker threads of the same process and can write to its descriptors
 (node's permission model does not cover open descriptors), so node's replies are signed:
@@ -90,15 +92,12 @@ def run_request(
     ``timeout`` is the time left to run (None: no deadline, ``timeout_ms`` 0); ``deadline_s``
     the task's whole deadline, which a deadline failure names (the time left is less when
     fetching data_link took some)."""
-    preload = spec.preload_files
-    body = {
-        "run_type": "wasm",
-        "params": spec.params,
-        "arguments": spec.arguments,
-        "preload_files": None if preload is None else {path: None for path in preload},
-        "result_files": spec.result_files,
-        "data_link": spec.data_link,
-    }
+    preload = spec.body.preload_files
+    # The body the loader is posted: the task's, without the package (node holds it by
+    # hash) and with each preload file's place kept for its blob.
+    body = spec.body.without_package().to_wire()
+    body.pop("data_sha256", None)  # the pool checked the data zip; loaders get the zip itself
+    body["preload_files"] = None if preload is None else {path: None for path in preload}
     msg = {
         "op": "run",
         "id": task_id,
@@ -120,7 +119,7 @@ def result_of(reply: Dict[str, Any]) -> TaskResult:
     body = res.get("body")
     exit_code = res.get("exitCode")
     return TaskResult(
-        body if isinstance(body, str) else "",
+        body if isinstance(body, (bytes, bytearray)) else b"",
         _text_or_none(res.get("stdout")),
         _text_or_none(res.get("stderr")),
         exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
@@ -134,8 +133,9 @@ def _text_or_none(value: Any) -> Optional[str]:
 class ReplyDecoder:
     """Turns the bytes node writes into replies: ``feed(bytes) -> [reply, ...]``.
 
-    A reply's body (``body_bytes``) is read into one preallocated buffer, piece by piece, and
-    becomes ``reply["result"]["body"]``; no other copy of it is made.
+    A reply's body (``body_bytes``: the loader's body as ``JSON.stringify`` text, UTF-8) is
+    read into one preallocated buffer, piece by piece, and becomes ``reply["result"]["body"]``
+    as it is; no other copy of it is made.
     """
 
     def __init__(self, key: str, max_line: int = 64 << 20) -> None:
@@ -195,7 +195,7 @@ class ReplyDecoder:
             self._filled = 0
             return
         if isinstance(size, int) and isinstance(msg.get("result"), dict):
-            msg["result"]["body"] = ""
+            msg["result"]["body"] = b""
         out.append(msg)
 
     def _finish_body(self, out: List[Dict[str, Any]]) -> None:
@@ -203,7 +203,7 @@ class ReplyDecoder:
         body, self._body = self._body, bytearray()
         assert msg is not None
         if isinstance(msg.get("result"), dict):
-            msg["result"]["body"] = body.decode("utf-8", "replace")
+            msg["result"]["body"] = body
         out.append(msg)
 
     @property

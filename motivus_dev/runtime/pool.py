@@ -282,8 +282,8 @@ class WorkerPool:
         if self._closing is not None:
             return TaskResult.failure(self._closing)
         try:
-            check_file_map(spec.preload_files, "preload_files", bytes_values=True)
-            check_file_map(spec.result_files, "result_files")
+            check_file_map(spec.body.preload_files, "preload_files", bytes_values=True)
+            check_file_map(spec.body.result_files, "result_files")
         except MotivusError as exc:
             self._failed += 1
             self._done += 1
@@ -358,17 +358,17 @@ class WorkerPool:
         timeout = spec.timeout if spec.timeout is not None else self.timeout
         started = time.monotonic()
         data: Optional[DataZip] = None
-        if spec.data_link:
+        if spec.body.data_link:
             try:
                 data = await self.data_store.load(
-                    spec.data_link, spec.data_sha256, None if timeout is None else started + timeout,
+                    spec.body.data_link, spec.body.data_sha256, None if timeout is None else started + timeout,
                     local=spec.local_data,
                 )
             except MotivusError as exc:
                 return TaskResult.failure(str(exc))
             except Exception as exc:  # a bad input must fail its task, never the worker slot
                 return TaskResult.failure(
-                    f"data_link {spec.data_link!r} could not be used: {type(exc).__name__}: {exc}"
+                    f"data_link {spec.body.data_link!r} could not be used: {type(exc).__name__}: {exc}"
                 )
         left = None if timeout is None else timeout - (time.monotonic() - started)
         if left is not None and left <= 0:

@@ -1,33 +1,38 @@
-"""What the pool runs and what it gives back: :class:`TaskSpec` and :class:`TaskResult`."""
+"""What the pool runs and what it gives back: :class:`TaskSpec` and :class:`TaskResult`.
+
+The pool knows tasks, not frames: a spec holds a :class:`~motivus_dev.taskbody.TaskBody`
+and a result holds the loader's body decoded. Putting a result on the wire (encoding its
+body) is the business of the two that speak Waterbear, the loopback server and
+``motivus worker``, through :mod:`motivus_dev.waterbear`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Union
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
+from motivus_dev.errors import RuntimeFailure
 from motivus_dev.runtime.package import Package
-from motivus_dev.waterbear.codec import EMPTY_BODY, decode_body, decode_output, encode_output
-from motivus_dev.waterbear.frames import result_payload
+from motivus_dev.taskbody import TaskBody
+from motivus_dev.taskoutput import decode_output, encode_output
+
+#: The body of a failed task on the platform: ``{}``.
+EMPTY_BODY_JSON = b"{}"
 
 
 @dataclass
 class TaskSpec:
-    """One task for the pool: a package and the inputs of a Waterbear task body."""
+    """One task for the pool: a package and a task body (whose own ``wasm``/``loader`` are
+    not used: the package holds them once)."""
 
     package: Package
-    params: Optional[List[Any]] = None
-    arguments: Union[List[str], str, None] = None
-    # guest path -> base64 of the file's bytes: a str, or its ASCII text as bytes or a
-    # memoryview (the loopback server passes slices of the task frame, so that a big file's
-    # base64 is not copied on its way to node).
-    preload_files: Optional[Dict[str, Union[str, bytes, memoryview]]] = None
-    result_files: Optional[Dict[str, str]] = None
-    data_link: Optional[str] = None
-    data_sha256: Optional[str] = None
+    body: TaskBody = field(default_factory=TaskBody)
     timeout: Optional[float] = None  # overrides the pool's default
-    # When True, the pool drops ``preload_files`` (sets it to None) as soon as they are
-    # handed to node, so that big inputs are not held while the task runs. The spec cannot
-    # be run again then. The loopback server sets it: its specs are used once.
+    # When True, the pool drops the body's preload files as soon as they are handed to
+    # node, so that big inputs are not held while the task runs. The spec cannot be run
+    # again then. The loopback server and the worker set it: their specs are used once.
     release_inputs: bool = False
     # Whose task this is (a loopback connection, a `motivus test` run): tasks of one owner
     # may share a node process, one after the other; a task without one (`motivus worker`:
@@ -37,41 +42,21 @@ class TaskSpec:
     # or a cluster.
     local_data: bool = True
 
-    @classmethod
-    def from_body(
-        cls, package: Package, body: Mapping[str, Any], *, owner: Optional[str], local_data: bool
-    ) -> "TaskSpec":
-        """The spec of a Waterbear task body (the loopback's and ``motivus worker``'s), used
-        once: only the small fields are kept, and big preload files are freed once node has
-        them."""
-        data_sha256 = body.get("data_sha256")
-        return cls(
-            package=package,
-            params=body.get("params"),
-            arguments=body.get("arguments"),
-            preload_files=body.get("preload_files"),
-            result_files=body.get("result_files"),
-            data_link=body.get("data_link") or None,
-            data_sha256=data_sha256 if isinstance(data_sha256, str) else None,
-            release_inputs=True,
-            owner=owner,
-            local_data=local_data,
-        )
-
 
 @dataclass
 class TaskResult:
-    """What a task produced, as the platform's worker reports it.
+    """What a task produced, as the platform's worker has it before putting it on the wire.
 
-    ``body`` is the loader's body encoded by the worker (base64(gzip(JSON))); ``stdout`` and
-    ``stderr`` are passed through as the loader posted them (base64 by the contract; None
-    when it posted none); ``exit_code`` is the loader's ``exitCode`` when it posted one.
-    ``error`` is set when the pool failed the task (deadline, crash, refused input,
-    cancelled): then the result has the platform's failure shape (body ``{}``, stderr the
-    reason in base64, exit code 1).
+    ``body_json`` is the loader's body as JSON text (``JSON.stringify`` in the worker
+    process, the exact text the platform's worker gzips); :attr:`body` is its value.
+    ``stdout``/``stderr`` are passed through as the loader posted them (base64 by the
+    contract; None when it posted none); ``exit_code`` is the loader's ``exitCode`` when it
+    posted one. ``error`` is set when the pool failed the task (deadline, crash, refused
+    input, cancelled): then the result has the platform's failure shape (body ``{}``,
+    stderr ending with the reason, exit code 1).
     """
 
-    body: str
+    body_json: Union[bytes, bytearray]  # bytearray: as read from node, not copied
     stdout: Optional[str]
     stderr: Optional[str]
     exit_code: Optional[int]
@@ -84,6 +69,14 @@ class TaskResult:
         """True when neither the pool nor the loader (a non-zero ``exitCode``) failed the task."""
         return self.error is None and not self.exit_code
 
+    @functools.cached_property
+    def body(self) -> Any:
+        """The loader's plain body (``{"data": ...}``, result files, or whatever it posted)."""
+        try:
+            return json.loads(self.body_json)
+        except ValueError as exc:  # node's JSON.stringify wrote it: a bug of ours, said plainly
+            raise RuntimeFailure(f"the worker process handed over a body that is not JSON ({exc})") from exc
+
     @property
     def stdout_text(self) -> str:
         return decode_output(self.stdout)
@@ -91,14 +84,6 @@ class TaskResult:
     @property
     def stderr_text(self) -> str:
         return decode_output(self.stderr)
-
-    def body_value(self) -> Any:
-        """The loader's plain body (``{"data": ...}``, result files, or whatever it posted)."""
-        return decode_body(self.body)
-
-    def payload(self, ref: str) -> Dict[str, Any]:
-        """The ``result`` payload for this task, as the platform's worker sends it."""
-        return result_payload(ref, self.body, self.stdout, self.stderr, self.exit_code, self.error)
 
     @classmethod
     def failure(cls, message: str, stdout: Optional[str] = None, stderr: Optional[str] = None) -> "TaskResult":
@@ -108,4 +93,4 @@ class TaskResult:
         """
         before = decode_output(stderr)
         text = before + ("\n" if before and not before.endswith("\n") else "") + message + "\n"
-        return cls(EMPTY_BODY, stdout, encode_output(text), 1, error=message)
+        return cls(EMPTY_BODY_JSON, stdout, encode_output(text), 1, error=message)

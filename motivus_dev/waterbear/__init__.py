@@ -1,8 +1,9 @@
 """The Waterbear protocol, sans I/O: frames, the result codec, the server and client sessions.
 
 The loopback server (``motivus_dev/loopback/server.py``), the driver client
-(``motivus_dev/client.py``) and the worker pool use this package; none of them builds a
-frame or encodes a result by hand. See docs/loopback.md.
+(``motivus_dev/client.py``) and ``motivus worker`` (``motivus_dev/worker_client.py``) use
+this package; none of them builds a frame or encodes a result by hand. The worker pool
+(``motivus_dev/runtime/``) does not: it takes tasks and gives back decoded results. See docs/loopback.md.
 """
 
 from motivus_dev.waterbear.client import ClientSession, HandshakeRefused, Joined, ResultEvent, parse_result
@@ -12,6 +13,7 @@ from motivus_dev.waterbear.codec import (
     decode_body,
     decode_output,
     encode_body,
+    encode_body_json,
     encode_output,
     is_base64,
     is_wire_safe,
@@ -40,6 +42,7 @@ __all__ = [
     "decode_body",
     "decode_output",
     "encode_body",
+    "encode_body_json",
     "encode_output",
     "failure_payload",
     "is_base64",

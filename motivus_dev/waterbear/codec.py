@@ -4,15 +4,13 @@
   into ``base64(gzip(JSON.stringify(body)))`` (``src/sagas/processing.js`` of the platform's
   worker, ``zlib.gzipSync``). The published 2.4.0 client undoes exactly that and resolves
   the task to ``body.get("data", body)``.
-- Worker output: the loader posts ``stdout``/``stderr`` base64-encoded (the platform's
-  emscripten adapter does ``btoa(text)``), the worker passes them through, and the 2.4.0
-  client base64-decodes both for every task; plain text kills its listener
-  (``binascii.Error``).
+- Worker output: the loader posts ``stdout``/``stderr`` base64-encoded; the rule lives in
+  :mod:`motivus_dev.taskoutput` (the pool reads output too) and is re-exported here.
 
-The loopback server, the driver client and ``motivus test`` use these functions; none of
-them encodes or decodes by hand. The pool's node process (``runtime/node/pool.js``, which
-plays the platform's worker) encodes the body in JavaScript, as the platform's worker does,
-and the pool's Python side decodes it here; the tests check both ends against each other.
+This module is the only place a body is encoded or decoded: the pool's node process
+(``runtime/node/pool.js``) hands over the loader's body as ``JSON.stringify`` text, and the
+two sides that put results on the wire, the loopback server and ``motivus worker``, encode
+it here (:func:`encode_body_json`); the driver client and ``motivus test`` decode here.
 """
 
 from __future__ import annotations
@@ -22,9 +20,15 @@ import binascii
 import gzip
 import json
 import zlib
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 from motivus_dev.errors import PackageError
+from motivus_dev.taskoutput import decode_output, encode_output, is_base64
+
+__all__ = [
+    "EMPTY_BODY", "FULL_CHECK_MAX", "check_body", "decode_body", "decode_output", "encode_body",
+    "encode_body_json", "encode_output", "is_base64", "is_wire_safe", "result_files", "task_value",
+]
 
 # Bodies up to this size are checked by decoding them whole. Bigger ones (a result file of
 # tens of MB) are only forwarded by the server: decoding them would hold several whole
@@ -37,10 +41,15 @@ _HEAD = 64 << 10
 _BAD_BODY_HINT = "the worker sends {body: base64(gzip(JSON.stringify(loader's body))), ...}"
 
 
+def encode_body_json(raw: Union[bytes, bytearray]) -> str:
+    """Encode a body given as its JSON text (``JSON.stringify`` of the loader's body, as the
+    pool hands it over) the way the platform's worker does: base64(gzip(JSON))."""
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+
 def encode_body(value: Any) -> str:
     """Encode a loader's plain body the way the platform's worker does: base64(gzip(JSON))."""
-    raw = json.dumps(value, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+    return encode_body_json(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 # What a failed task's body is on the platform: the encoding of {}.
@@ -110,32 +119,3 @@ def check_body(body: Optional[str]) -> None:
         zlib.decompressobj(31).decompress(base64.b64decode(body[:_HEAD]), _HEAD)
     except (binascii.Error, zlib.error, ValueError) as exc:
         raise bad from exc
-
-
-def encode_output(text: Optional[str]) -> Optional[str]:
-    """Worker output as loaders post it: base64 of its UTF-8 bytes (None stays None)."""
-    if text is None:
-        return None
-    return base64.b64encode(text.encode("utf-8", "replace")).decode("ascii")
-
-
-def is_base64(value: Optional[str]) -> bool:
-    """True for None, "" and strict base64: what the 2.4.0 client can decode."""
-    if not value:
-        return True
-    try:
-        base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
-
-
-def decode_output(value: Optional[str]) -> str:
-    """Worker output from a ``result`` payload as text: base64-decoded when it is strict
-    base64, else (a loader that broke the contract) the text as sent rather than lost."""
-    if not value:
-        return ""
-    try:
-        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return value

@@ -44,13 +44,14 @@ def channel_topic(user_uuid: str) -> str:
     return f"{CHANNEL_PREFIX}{user_uuid}:{uuid.uuid4()}"
 
 
-def heartbeat() -> Dict[str, Any]:
-    """The driver's heartbeat, every 3 s."""
-    return frame(HEARTBEAT_TOPIC, "heartbeat", {}, 0)
+def heartbeat(ref: Ref = 0) -> Dict[str, Any]:
+    """A heartbeat: the driver's every 3 s (``ref`` 0), the worker's every 5 s (``ref``
+    null, as the platform's worker sends it)."""
+    return frame(HEARTBEAT_TOPIC, "heartbeat", {}, ref)
 
 
 def result_payload(
-    task_ref: str,
+    task_ref: Optional[str],
     body: str,
     stdout: Optional[str],
     stderr: Optional[str],
@@ -59,12 +60,15 @@ def result_payload(
 ) -> Dict[str, Any]:
     """A ``result`` payload as the platform's worker sends it: the loader's message with the
     body encoded, passed through (``stdout``/``stderr`` as the loader posted them, normally
-    base64), ``exitCode`` when the loader or worker set it, and the task ref.
+    base64), ``exitCode`` when the loader or worker set it, and the task ref (the driver's;
+    None on a worker's result, which the cluster matches by ``tid``).
 
     ``error`` is an addition of ours (the 2.4.0 client ignores it): why the pool, not the
     loader, failed the task.
     """
-    payload: Dict[str, Any] = {"body": body, "stdout": stdout, "stderr": stderr, "ref": task_ref}
+    payload: Dict[str, Any] = {"body": body, "stdout": stdout, "stderr": stderr}
+    if task_ref is not None:
+        payload["ref"] = task_ref
     if exit_code is not None:
         payload["exitCode"] = exit_code
     if error is not None:

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from motivus_dev.taskbody import TaskBody, TaskBodyError
 from motivus_dev.waterbear.frames import (
     CHANNEL_PREFIX,
     CHANNEL_RE,
@@ -42,7 +43,7 @@ class StartTask:
     topic: str
     ref: str
     task_type: str
-    body: Dict[str, Any]
+    body: TaskBody
 
 
 @dataclass
@@ -137,33 +138,6 @@ def _put_back(msg: Any, bigs: Dict[str, memoryview]) -> Any:
                 else:
                     node[i] = value(item)
     return msg
-
-
-def check_task_body(body: Any) -> Optional[str]:
-    """Return why a task body is unusable, or None when its shape is right."""
-    if not isinstance(body, dict):
-        return "the task payload has no `body` object"
-    if body.get("run_type", "wasm") != "wasm":
-        return f"unsupported run_type {body.get('run_type')!r} (only 'wasm')"
-    for key in ("wasm", "loader"):
-        if not isinstance(body.get(key), str) or not body.get(key):
-            return (
-                f"the task body has no `{key}` (base64 of the package's {'.wasm' if key == 'wasm' else '.js loader'})"
-            )
-    params = body.get("params")
-    if params is not None and not isinstance(params, list):
-        return "`params` must be a list or null"
-    arguments = body.get("arguments")
-    if arguments is not None and not isinstance(arguments, (list, str)):
-        return "`arguments` must be a list of strings, a string or null"
-    for key in ("preload_files", "result_files"):
-        value = body.get(key)
-        if value is not None and not isinstance(value, dict):
-            return f"`{key}` must be an object or null"
-    link = body.get("data_link")
-    if link is not None and not isinstance(link, str):
-        return "`data_link` must be a string or null"
-    return None
 
 
 class Session:
@@ -287,11 +261,12 @@ class Session:
         task_ref = payload.get("ref")
         if not isinstance(task_ref, str) or not task_ref:
             return [Send(reply(topic, ref, "error", {"reason": "the task payload has no string `ref`"}))]
-        why = check_task_body(payload.get("body"))
-        if why is not None:
-            return [Send(result_frame(topic, failure_payload(task_ref, f"task refused: {why}")))]
+        try:
+            body = TaskBody.from_wire(payload.get("body"))
+        except TaskBodyError as exc:
+            return [Send(result_frame(topic, failure_payload(task_ref, f"task refused: {exc}")))]
         task_type = payload.get("type", "trusted_work")
-        return [StartTask(topic, task_ref, str(task_type), payload["body"])]
+        return [StartTask(topic, task_ref, str(task_type), body)]
 
     def _malformed(self, why: str) -> List[Action]:
         return [

@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Union
 
-from motivus_dev.waterbear.frames import HEARTBEAT_TOPIC, Send, frame
+from motivus_dev.taskbody import RUN_TYPE, TaskBody, TaskBodyError
+from motivus_dev.waterbear.frames import Send, frame, heartbeat
 
 WORKER_PREFIX = "room:worker:"
 HEARTBEAT_SECONDS = 5.0
@@ -27,7 +28,7 @@ class RunTask:
 
     tid: str
     ref: Optional[str]
-    body: Dict[str, Any]
+    body: TaskBody
 
 
 @dataclass
@@ -72,7 +73,8 @@ class WorkerSession:
 
     @staticmethod
     def heartbeat() -> Dict[str, Any]:
-        return frame(HEARTBEAT_TOPIC, "heartbeat", {}, None)
+        """The worker's heartbeat (``ref`` null, as the platform's worker sends it)."""
+        return heartbeat(None)
 
     def receive(self, msg: Any) -> List[Event]:
         """Feed one frame from the cluster; returns what to do."""
@@ -92,23 +94,29 @@ class WorkerSession:
     def _input(self, payload: Dict[str, Any]) -> List[Event]:
         tid = payload.get("tid")
         tid = tid if isinstance(tid, str) else None
-        body = payload.get("body")
+        raw = payload.get("body")
         why = None
+        body = None
         if payload.get("type") != "work":
             why = f"task type {payload.get('type')!r} (the cluster sends work)"
-        elif not isinstance(body, dict) or body.get("run_type") != "wasm":
-            why = "the body's run_type is not wasm"
-        if why is not None:
+        elif not isinstance(raw, dict) or raw.get("run_type") != RUN_TYPE:
+            why = f"the body's run_type is not {RUN_TYPE}"
+        else:
+            try:
+                body = TaskBody.from_wire(raw)
+            except TaskBodyError as exc:
+                why = str(exc)
+        if why is not None or body is None:
             # The platform's worker ignores such an input and its slot stays taken; this one
             # frees the slot and asks again.
             if tid is not None:
                 self.pending.discard(tid)
-            return [Refused(tid, why), *self.fill()]
+            return [Refused(tid, why or "no body"), *self.fill()]
         if tid is None:
             tid = str(uuid.uuid4())
         self.pending.add(tid)
         ref = payload.get("ref")
-        return [RunTask(tid, ref if isinstance(ref, str) else None, body)]  # type: ignore[arg-type]
+        return [RunTask(tid, ref if isinstance(ref, str) else None, body)]
 
     def result(self, tid: str, payload: Dict[str, Any]) -> List[Send]:
         """The ``result`` frame of task ``tid`` (``payload``: the worker's message with its

@@ -29,6 +29,7 @@ from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import WorkerPool
 from motivus_dev.runtime.sandbox import SandboxUnavailable, probe
 from motivus_dev.runtime.task import TaskSpec
+from motivus_dev.taskbody import TaskBody
 from motivus_dev.waterbear import decode_body, decode_output
 from motivus_dev.worker_client import ClusterWorker, WorkerOptions
 
@@ -71,11 +72,11 @@ def through_test(attacks: List[Attack], timeout: Optional[float] = 20.0, **task:
         async with WorkerPool(1, timeout, 512, data_dirs=[]) as pool:
             out = []
             for attack in attacks:
-                spec = TaskSpec(store.intern_files(*_files(attack[0])), params=_params(attack), owner="motivus test",
-                                **task)
+                spec = TaskSpec(store.intern_files(*_files(attack[0])), TaskBody(params=_params(attack)),
+                                owner="motivus test", **task)
                 result = await pool.run(spec)
                 text = result.error or result.stderr_text
-                out.append(Outcome(result.ok, result.body_value().get("data"), text))
+                out.append(Outcome(result.ok, result.body.get("data"), text))
             return out
 
     return asyncio.run(main())

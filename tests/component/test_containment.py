@@ -15,6 +15,7 @@ from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import WorkerPool
 from motivus_dev.runtime.sandbox import sandbox_notes
 from motivus_dev.runtime.task import TaskResult, TaskSpec
+from motivus_dev.taskbody import TaskBody
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
 import helpers  # noqa: E402
@@ -28,7 +29,7 @@ def run(params_list: List[List[Any]]) -> List[TaskResult]:
 
     async def main() -> List[TaskResult]:
         async with WorkerPool(1, 20.0, 512) as pool:
-            return [await pool.run(TaskSpec(package, params=params)) for params in params_list]
+            return [await pool.run(TaskSpec(package, TaskBody(params=params))) for params in params_list]
 
     return asyncio.run(main())
 
@@ -51,7 +52,7 @@ def test_a_loader_can_reach_nothing_of_the_host(tmp_path: Path, monkeypatch: Any
         [result] = run([[str(pwned), str(secret), listener.getsockname()[1], False]])
         assert connections == []
     assert result.ok, result.stderr_text
-    seen: Dict[str, str] = result.body_value()["data"]
+    seen: Dict[str, str] = result.body["data"]
     assert seen["env"] == ""  # env: {} as on the platform
     for key in ("child", "write", "read", "environ"):
         assert seen[key].startswith("denied: ERR_ACCESS_DENIED"), (key, seen[key])
@@ -92,9 +93,9 @@ def test_no_worker_slot_is_lost_whatever_tasks_do(tmp_path: Path) -> None:
             bad = [
                 TaskSpec(loop), TaskSpec(grow), TaskSpec(loader(HANGS)), TaskSpec(loader(SILENT_EXIT)),
                 TaskSpec(loader(NO_BODY)), TaskSpec(loader(THROWS)),
-                TaskSpec(hostile, params=[str(tmp_path / "pwned"), "/etc/hostname", 9, True]),
-                TaskSpec(add, params=[1, 1], data_link="http://[::1"),
-                TaskSpec(add, params=[1, 1], data_link="/dev/zero"),
+                TaskSpec(hostile, TaskBody(params=[str(tmp_path / "pwned"), "/etc/hostname", 9, True])),
+                TaskSpec(add, TaskBody(params=[1, 1], data_link="http://[::1")),
+                TaskSpec(add, TaskBody(params=[1, 1], data_link="/dev/zero")),
             ]
             running = [asyncio.ensure_future(pool.run(spec)) for spec in bad]
             await asyncio.sleep(0.5)
@@ -102,8 +103,8 @@ def test_no_worker_slot_is_lost_whatever_tasks_do(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)  # from outside, in the middle of it all
             failed = await asyncio.gather(*running)
             assert all(not r.ok for r in failed), [r.error for r in failed]
-            good = await asyncio.gather(*(pool.run(TaskSpec(add, params=[i, i])) for i in range(20)))
-            assert [r.body_value()["data"] for r in good] == [2 * i for i in range(20)]
+            good = await asyncio.gather(*(pool.run(TaskSpec(add, TaskBody(params=[i, i]))) for i in range(20)))
+            assert [r.body["data"] for r in good] == [2 * i for i in range(20)]
             for _ in range(100):  # each task had a process of its own: fresh ones are starting
                 if len(pool.pids()) == 2:
                     break

@@ -22,6 +22,7 @@ from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.paths import UnsafeInputError
 from motivus_dev.runtime.pool import WorkerPool
 from motivus_dev.runtime.task import TaskResult, TaskSpec
+from motivus_dev.taskbody import TaskBody
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
 import helpers  # noqa: E402
@@ -46,8 +47,8 @@ def run_all(tmp_path: Path, links: List[str], timeout: float = 3.0) -> List[Task
         pool = WorkerPool(1, timeout, 512, data_store=DataLinkStore(tmp_path / "cache"))
         await pool.start()
         try:
-            results = [await pool.run(TaskSpec(add(), params=[1, 1], data_link=link)) for link in links]
-            results.append(await pool.run(TaskSpec(add(), params=[2, 3])))
+            results = [await pool.run(TaskSpec(add(), TaskBody(params=[1, 1], data_link=link))) for link in links]
+            results.append(await pool.run(TaskSpec(add(), TaskBody(params=[2, 3]))))
             return results
         finally:
             await pool.close()
@@ -131,7 +132,7 @@ def test_bad_links_fail_their_task_with_the_reason_and_the_worker_lives_on(tmp_p
     assert "not a regular file" in reasons[2] and "Is a directory" in reasons[3]
     assert "unsupported scheme 'ftp'" in reasons[4] and "has no host" in reasons[5]
     assert "inflates to more than the 100 bytes it declares" in reasons[6]
-    assert plain.ok and plain.body_value()["data"] == 5
+    assert plain.ok and plain.body["data"] == 5
 
 
 def test_a_silent_server_fails_the_task_at_its_deadline(tmp_path: Path, silent_server: str) -> None:

@@ -393,12 +393,13 @@ def test_a_pool_without_deadline_runs_tasks_and_a_tasks_own_deadline_still_holds
     async def main() -> None:
         from motivus_dev.runtime.package import PackageStore
         from motivus_dev.runtime.task import TaskSpec
+        from motivus_dev.taskbody import TaskBody
 
         store = PackageStore()
         add = store.intern_files(helpers.wasm("add"), helpers.LOADER.read_bytes())
         loop = store.intern_files(helpers.wasm("loop"), helpers.LOADER.read_bytes())
         async with WorkerPool(1, None, 512) as pool:
-            assert (await pool.run(TaskSpec(add, params=[2, 2]))).body_value()["data"] == 4
+            assert (await pool.run(TaskSpec(add, TaskBody(params=[2, 2])))).body["data"] == 4
             stopped = await pool.run(TaskSpec(loop, timeout=0.5))
             assert "deadline exceeded: the task ran longer than 0.5 s" in (stopped.error or "")
 

@@ -22,6 +22,7 @@ from motivus_dev.runtime.datalink import DataLinkStore, ZipLimits, check_zip
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.paths import UnsafeInputError
 from motivus_dev.runtime.pool import TaskSpec, WorkerPool
+from motivus_dev.taskbody import TaskBody
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
 import helpers  # noqa: E402
@@ -60,15 +61,11 @@ def with_pool(fn: Callable[[WorkerPool], Awaitable[T]], tmp_path: Path, **kwargs
 def test_add_result_stdout_and_result_files(tmp_path: Path) -> None:
     async def go(pool: WorkerPool) -> None:
         result = await pool.run(
-            TaskSpec(
-                package("add"),
-                params=[2, 40],
-                preload_files={"/in/a.txt": b64(b"hello\x00world")},
-                result_files={"/out/a.txt": "ignored-by-pool"},
-            )
+            TaskSpec(package("add"), TaskBody(params=[2, 40], preload_files={"/in/a.txt": b64(b"hello\x00world")},
+                                              result_files={"/out/a.txt": "ignored-by-pool"}))
         )
         assert result.ok, result.stderr_text
-        out = result.body_value()
+        out = result.body
         assert out["data"] == 42
         assert base64.b64decode(out["/out/a.txt"]) == b"hello\x00world"
         assert result.stdout_text == "adding\n"
@@ -80,16 +77,16 @@ def test_add_result_stdout_and_result_files(tmp_path: Path) -> None:
 def test_warm_worker_reused_for_a_loader_that_declares_it(tmp_path: Path) -> None:
     async def go(pool: WorkerPool) -> None:
         # one program's own tasks (one owner) may share processes
-        results = [await pool.run(TaskSpec(package("add"), params=[i, 1], owner="me")) for i in range(6)]
-        assert [r.body_value()["data"] for r in results] == [1, 2, 3, 4, 5, 6]
-        served = [r.body_value()["_served"] for r in results]
+        results = [await pool.run(TaskSpec(package("add"), TaskBody(params=[i, 1]), owner="me")) for i in range(6)]
+        assert [r.body["data"] for r in results] == [1, 2, 3, 4, 5, 6]
+        served = [r.body["_served"] for r in results]
         # sequential tasks of one package: each process keeps one warm loader worker
         assert max(served) >= 3, served
         # many at once over both processes
         many = await asyncio.gather(
-            *(pool.run(TaskSpec(package("add"), params=[i, i], owner="me")) for i in range(100))
+            *(pool.run(TaskSpec(package("add"), TaskBody(params=[i, i]), owner="me")) for i in range(100))
         )
-        assert [r.body_value()["data"] for r in many] == [2 * i for i in range(100)]
+        assert [r.body["data"] for r in many] == [2 * i for i in range(100)]
         assert {r.worker for r in many} == {0, 1}
 
     with_pool(go, tmp_path)
@@ -103,9 +100,9 @@ def test_deadline_terminates_the_guest_and_next_task_succeeds(tmp_path: Path) ->
         assert not result.ok
         assert "deadline exceeded" in (result.error or "")
         assert "deadline exceeded" in result.stderr_text
-        assert result.body_value() == {}  # the platform's failure shape
+        assert result.body == {}  # the platform's failure shape
         assert 1.0 <= elapsed < 5.0
-        assert (await pool.run(TaskSpec(package("add"), params=[1, 1]))).body_value()["data"] == 2
+        assert (await pool.run(TaskSpec(package("add"), TaskBody(params=[1, 1])))).body["data"] == 2
         per_task = await pool.run(TaskSpec(package("loop"), timeout=0.3))
         assert "0.3 s" in (per_task.error or "")
 
@@ -128,9 +125,9 @@ def test_memory_cap_bounds_wasm_memory(tmp_path: Path) -> None:
             assert pages * 64 // 1024 < cap_mb, result.stderr_text
         else:
             assert f"out of memory: the worker process hit the memory cap of {cap_mb} MB" in (result.error or "")
-        nxt = await pool.run(TaskSpec(package("add"), params=[2, 2]))
+        nxt = await pool.run(TaskSpec(package("add"), TaskBody(params=[2, 2])))
         assert nxt.ok, nxt.stderr_text
-        assert nxt.body_value()["data"] == 4
+        assert nxt.body["data"] == 4
 
     with_pool(go, tmp_path, memory_mb=cap_mb, workers=1)
 
@@ -139,7 +136,7 @@ def test_killed_process_is_replaced_and_queued_task_is_not_lost(tmp_path: Path) 
     async def go(pool: WorkerPool) -> None:
         [pid] = pool.pids()
         running = asyncio.ensure_future(pool.run(TaskSpec(package("loop"))))
-        queued = asyncio.ensure_future(pool.run(TaskSpec(package("add"), params=[20, 1])))
+        queued = asyncio.ensure_future(pool.run(TaskSpec(package("add"), TaskBody(params=[20, 1]))))
         for _ in range(100):
             await asyncio.sleep(0.05)
             if pool.stats().running == 1:
@@ -151,7 +148,7 @@ def test_killed_process_is_replaced_and_queued_task_is_not_lost(tmp_path: Path) 
         assert not failed.ok
         assert "SIGKILL" in (failed.error or ""), failed.error
         ok = await queued
-        assert ok.ok and ok.body_value()["data"] == 21
+        assert ok.ok and ok.body["data"] == 21
         [new_pid] = pool.pids()
         assert new_pid != pid
         assert pool.stats().workers[0].restarts == 1
@@ -172,7 +169,7 @@ def test_cancelling_run_drops_queued_and_stops_running(tmp_path: Path) -> None:
         assert pool.stats().queued == 0 and pool.stats().running == 0
         # the guest was terminated (the loop had a 20 s deadline): the worker is free now
         started = time.monotonic()
-        assert (await pool.run(TaskSpec(package("add"), params=[3, 3]))).body_value()["data"] == 6
+        assert (await pool.run(TaskSpec(package("add"), TaskBody(params=[3, 3])))).body["data"] == 6
         assert time.monotonic() - started < 5
 
     with_pool(go, tmp_path, workers=1)
@@ -190,12 +187,12 @@ def test_cancelling_run_drops_queued_and_stops_running(tmp_path: Path) -> None:
 )
 def test_bad_guest_paths_are_refused_naming_the_key(tmp_path: Path, field: str, key: str) -> None:
     async def go(pool: WorkerPool) -> None:
-        spec = TaskSpec(package("add"), params=[1, 1])
-        setattr(spec, field, {key: b64(b"x") if field == "preload_files" else "local"})
+        value = {key: b64(b"x") if field == "preload_files" else "local"}
+        spec = TaskSpec(package("add"), TaskBody(params=[1, 1], **{field: value}))
         result = await pool.run(spec)
         assert not result.ok
         assert field in (result.error or "") and repr(key) in (result.error or "")
-        assert result.body_value() == {}  # the platform's failure shape
+        assert result.body == {}  # the platform's failure shape
 
     with_pool(go, tmp_path, workers=1)
 
@@ -219,16 +216,12 @@ def test_data_link_local_path_and_file_url(tmp_path: Path) -> None:
     async def go(pool: WorkerPool) -> None:
         for link in (str(zip_path), zip_path.as_uri()):
             result = await pool.run(
-                TaskSpec(
-                    package("add"),
-                    params=[0, 0],
-                    data_link=link,
-                    preload_files={"/in/extra.txt": b64(b"preloaded")},
-                    result_files={"/out/base.txt": "x", "/out/extra.txt": "y"},
-                )
+                TaskSpec(package("add"), TaskBody(params=[0, 0], data_link=link,
+                                                  preload_files={"/in/extra.txt": b64(b"preloaded")},
+                                                  result_files={"/out/base.txt": "x", "/out/extra.txt": "y"}))
             )
             assert result.ok, result.stderr_text
-            out = result.body_value()
+            out = result.body
             assert base64.b64decode(out["/out/base.txt"]) == b"from the data zip"
             assert base64.b64decode(out["/out/extra.txt"]) == b"preloaded"
 
@@ -241,21 +234,17 @@ def test_data_link_http_verified_and_cached(tmp_path: Path, http_dir: str) -> No
     digest = hashlib.sha256(data).hexdigest()
 
     async def go(pool: WorkerPool) -> None:
-        spec = TaskSpec(
-            package("add"),
-            params=[0, 0],
-            data_link=f"{http_dir}/d.zip#sha256={digest}",
-            result_files={"/out/base.txt": "x"},
-        )
+        spec = TaskSpec(package("add"), TaskBody(params=[0, 0], data_link=f"{http_dir}/d.zip#sha256={digest}",
+                                                 result_files={"/out/base.txt": "x"}))
         result = await pool.run(spec)
         assert result.ok, result.stderr_text
-        assert base64.b64decode(result.body_value()["/out/base.txt"]) == b"over http"
+        assert base64.b64decode(result.body["/out/base.txt"]) == b"over http"
         assert (tmp_path / "cache" / f"{digest}.zip").read_bytes() == data
         wrong = await pool.run(
-            TaskSpec(package("add"), params=[0, 0], data_link=f"{http_dir}/d.zip", data_sha256="0" * 64)
+            TaskSpec(package("add"), TaskBody(params=[0, 0], data_link=f"{http_dir}/d.zip", data_sha256="0" * 64))
         )
         assert not wrong.ok and "sha256" in (wrong.error or "")
-        missing = await pool.run(TaskSpec(package("add"), params=[0, 0], data_link=f"{http_dir}/nope.zip"))
+        missing = await pool.run(TaskSpec(package("add"), TaskBody(params=[0, 0], data_link=f"{http_dir}/nope.zip")))
         assert not missing.ok and "404" in (missing.error or "")
 
     with_pool(go, tmp_path, workers=1)
@@ -282,7 +271,7 @@ def test_unsafe_data_zips_are_refused(tmp_path: Path, entries: Dict[str, bytes],
     zip_path.write_bytes(data)
 
     async def go(pool: WorkerPool) -> None:
-        result = await pool.run(TaskSpec(package("add"), params=[1, 1], data_link=str(zip_path)))
+        result = await pool.run(TaskSpec(package("add"), TaskBody(params=[1, 1], data_link=str(zip_path))))
         assert not result.ok and why in (result.error or "")
 
     with_pool(go, tmp_path, workers=1, zip_limits=limits)
@@ -295,7 +284,8 @@ def test_not_a_zip_is_refused() -> None:
 
 def test_stats_snapshot_counts_tasks(tmp_path: Path) -> None:
     async def go(pool: WorkerPool) -> None:
-        await asyncio.gather(*(pool.run(TaskSpec(package("add"), params=[i, 0], owner="me")) for i in range(10)))
+        await asyncio.gather(*(pool.run(TaskSpec(package("add"), TaskBody(params=[i, 0]), owner="me"))
+                               for i in range(10)))
         await pool.run(TaskSpec(package("loop"), timeout=0.2, owner="me"))
         stats = pool.stats()
         assert stats.done == 11 and stats.failed == 1 and stats.queued == 0 and stats.running == 0
@@ -313,25 +303,21 @@ def test_big_preload_files_and_result_body_travel_outside_json(tmp_path: Path) -
     files = {"/in/big.bin": b64(big), "/in/empty.bin": "", "/in/small.txt": b64(b"small")}
 
     async def go(pool: WorkerPool) -> None:
-        spec = TaskSpec(
-            package("add"),
-            params=[1, 2],
-            preload_files=dict(files),
-            result_files={"/out/big.bin": "x", "/out/empty.bin": "x", "/out/small.txt": "x"},
-            release_inputs=True,
-        )
+        outputs = {"/out/big.bin": "x", "/out/empty.bin": "x", "/out/small.txt": "x"}
+        spec = TaskSpec(package("add"), TaskBody(params=[1, 2], preload_files=dict(files), result_files=outputs),
+                        release_inputs=True)
         result = await pool.run(spec)
         assert result.ok, result.stderr_text
-        assert spec.preload_files is None
-        out = result.body_value()
+        assert spec.body.preload_files is None
+        out = result.body
         assert out["data"] == 3
         assert base64.b64decode(out["/out/big.bin"]) == big
         assert out["/out/empty.bin"] == "" and base64.b64decode(out["/out/small.txt"]) == b"small"
         # a spec without release_inputs keeps its inputs, and the process still speaks the
         # line protocol after the blobs
-        again = TaskSpec(package("add"), params=[3, 4], preload_files={"/in/a.txt": b64(b"a")})
+        again = TaskSpec(package("add"), TaskBody(params=[3, 4], preload_files={"/in/a.txt": b64(b"a")}))
         result = await pool.run(again)
-        assert result.ok and result.body_value()["data"] == 7
-        assert again.preload_files == {"/in/a.txt": b64(b"a")}
+        assert result.ok and result.body["data"] == 7
+        assert again.body.preload_files == {"/in/a.txt": b64(b"a")}
 
     with_pool(go, tmp_path, workers=1)

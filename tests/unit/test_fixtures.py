@@ -40,8 +40,8 @@ expect:
     assert case.result_files == ["/output/labels.txt", "/output/extra.txt"]
     assert case.expect.result_files["/output/extra.txt"].sha256 == "abc"
     body = case.task_body()
-    assert body["preload_files"] == {"/input/points.txt": "MSAyCg=="}
-    assert body["result_files"] == {
+    assert body.preload_files == {"/input/points.txt": "MSAyCg=="}
+    assert body.result_files == {
         "/output/labels.txt": "/output/labels.txt",
         "/output/extra.txt": "/output/extra.txt",
     }

@@ -14,7 +14,8 @@ from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pipe import ProtocolViolation, ReplyDecoder, request, result_of, run_request
 from motivus_dev.runtime.pool import PoolWorker, WorkerPool
 from motivus_dev.runtime.task import TaskResult, TaskSpec
-from motivus_dev.waterbear import EMPTY_BODY, decode_output, encode_body, encode_output
+from motivus_dev.taskbody import TaskBody
+from motivus_dev.taskoutput import decode_output, encode_output
 
 PACKAGE = PackageStore().intern_files(b"\0asm\1\0\0\0", b"// loader")
 KEY = "k" * 32
@@ -50,7 +51,7 @@ class FakeWorker:
         self, task_id: int, spec: TaskSpec, data: Optional[DataZip], timeout: float, deadline_s: Optional[float] = None
     ) -> TaskResult:
         self.ran.append(task_id)
-        value, delay = (spec.params or [0, 0])[:2]
+        value, delay = (spec.body.params or [0, 0])[:2]
         if value == "crash":
             self._alive = False
             self.exit_reason = "killed by SIGKILL"
@@ -59,7 +60,7 @@ class FakeWorker:
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
             raise
-        return TaskResult(encode_body({"data": value * 2}), encode_output(""), encode_output(""), 0)
+        return TaskResult(json.dumps({"data": value * 2}).encode(), encode_output(""), encode_output(""), 0)
 
     async def cancel(self, task_id: int, reason: str) -> None:
         self.cancelled.append(task_id)
@@ -80,10 +81,11 @@ def run(coro: "asyncio.Future[object]") -> object:
 def test_tasks_spread_over_workers_and_all_answer() -> None:
     async def main() -> List[TaskResult]:
         async with pool(2) as p:
-            return list(await asyncio.gather(*(p.run(TaskSpec(PACKAGE, params=[i, 0.01])) for i in range(10))))
+            specs = [TaskSpec(PACKAGE, TaskBody(params=[i, 0.01])) for i in range(10)]
+            return list(await asyncio.gather(*(p.run(spec) for spec in specs)))
 
     results = run(main())  # type: ignore[assignment]
-    assert [r.body_value()["data"] for r in results] == [i * 2 for i in range(10)]  # type: ignore[union-attr]
+    assert [r.body["data"] for r in results] == [i * 2 for i in range(10)]  # type: ignore[union-attr]
     assert {r.worker for r in results} == {0, 1}  # type: ignore[union-attr]
 
 
@@ -91,8 +93,8 @@ def test_a_crashed_worker_fails_its_task_and_is_replaced() -> None:
     async def main() -> List[TaskResult]:
         FakeWorker.started = 0
         async with pool(1) as p:
-            crashed = await p.run(TaskSpec(PACKAGE, params=["crash", 0], owner="a"))
-            after = await p.run(TaskSpec(PACKAGE, params=[4, 0], owner="a"))
+            crashed = await p.run(TaskSpec(PACKAGE, TaskBody(params=["crash", 0]), owner="a"))
+            after = await p.run(TaskSpec(PACKAGE, TaskBody(params=[4, 0]), owner="a"))
             stats = p.stats()
             assert stats.workers[0].restarts == 1 and stats.failed == 1 and stats.done == 2
             return [crashed, after]
@@ -100,16 +102,16 @@ def test_a_crashed_worker_fails_its_task_and_is_replaced() -> None:
     crashed, after = run(main())  # type: ignore[misc]
     assert not crashed.ok and "SIGKILL" in (crashed.error or "")
     # the platform's failure shape
-    assert crashed.body == EMPTY_BODY and crashed.exit_code == 1 and "SIGKILL" in crashed.stderr_text
-    assert after.ok and after.body_value() == {"data": 8}
+    assert crashed.body == {} and crashed.exit_code == 1 and "SIGKILL" in crashed.stderr_text
+    assert after.ok and after.body == {"data": 8}
     assert FakeWorker.started == 2
 
 
 def test_cancelling_a_running_task_tells_its_worker_and_a_queued_one_never_runs() -> None:
     async def main() -> None:
         async with pool(1) as p:
-            running = asyncio.ensure_future(p.run(TaskSpec(PACKAGE, params=[1, 5])))
-            queued = asyncio.ensure_future(p.run(TaskSpec(PACKAGE, params=[2, 0])))
+            running = asyncio.ensure_future(p.run(TaskSpec(PACKAGE, TaskBody(params=[1, 5]))))
+            queued = asyncio.ensure_future(p.run(TaskSpec(PACKAGE, TaskBody(params=[2, 0]))))
             await asyncio.sleep(0.05)
             queued.cancel()
             running.cancel()
@@ -125,7 +127,7 @@ def test_closing_fails_queued_tasks_with_the_reason() -> None:
     async def main() -> List[TaskResult]:
         p = pool(1)
         await p.start()
-        tasks = [asyncio.ensure_future(p.run(TaskSpec(PACKAGE, params=[1, 5]))) for _ in range(3)]
+        tasks = [asyncio.ensure_future(p.run(TaskSpec(PACKAGE, TaskBody(params=[1, 5])))) for _ in range(3)]
         await asyncio.sleep(0.05)
         await p.close("bye")
         return list(await asyncio.gather(*tasks))
@@ -137,7 +139,7 @@ def test_closing_fails_queued_tasks_with_the_reason() -> None:
 def test_bad_file_maps_fail_before_reaching_a_worker() -> None:
     async def main() -> TaskResult:
         async with pool(1) as p:
-            return await p.run(TaskSpec(PACKAGE, result_files={"relative/path": "x"}))
+            return await p.run(TaskSpec(PACKAGE, TaskBody(result_files={"relative/path": "x"})))
 
     result = run(main())
     assert not result.ok and "result_files" in decode_output(result.stderr)  # type: ignore[union-attr]
@@ -147,7 +149,7 @@ def test_bad_file_maps_fail_before_reaching_a_worker() -> None:
 
 
 def test_a_request_line_announces_its_blobs_by_byte_length() -> None:
-    spec = TaskSpec(PACKAGE, params=[1], preload_files={"/a": "QUJD", "/b": b"RA=="})
+    spec = TaskSpec(PACKAGE, TaskBody(params=[1], preload_files={"/a": "QUJD", "/b": b"RA=="}))
     msg, blobs = run_request(7, spec, None, 2.5)
     line, pieces = request(msg, blobs)
     head = json.loads(line)
@@ -160,7 +162,7 @@ def test_a_request_line_announces_its_blobs_by_byte_length() -> None:
 
 
 def test_replies_with_bodies_are_decoded_across_any_split() -> None:
-    body = encode_body({"data": "x" * 5000})
+    body = json.dumps({"data": "x" * 5000})
     stream = (
         json.dumps({"op": "ready", "pid": 5, "k": KEY}).encode() + b"\n"
         + json.dumps({"op": "result", "id": 1, "result": {"stdout": "", "stderr": None, "exitCode": 0},
@@ -171,17 +173,16 @@ def test_replies_with_bodies_are_decoded_across_any_split() -> None:
         decoder = ReplyDecoder(KEY)
         replies = [r for i in range(0, len(stream), size) for r in decoder.feed(stream[i : i + size])]
         assert [r["op"] for r in replies] == ["ready", "result", "result"]
-        assert replies[1]["result"]["body"] == body and not decoder.in_body
+        assert replies[1]["result"]["body"] == body.encode() and not decoder.in_body
         ok, failed = result_of(replies[1]), result_of(replies[2])
-        assert ok.ok and ok.exit_code == 0 and ok.stderr is None and ok.body_value() == {"data": "x" * 5000}
-        assert not failed.ok and failed.error == "deadline exceeded" and failed.body == EMPTY_BODY
+        assert ok.ok and ok.exit_code == 0 and ok.stderr is None and ok.body == {"data": "x" * 5000}
+        assert not failed.ok and failed.error == "deadline exceeded" and failed.body == {}
 
 
 def test_a_platform_loader_result_without_exit_code_keeps_it_absent() -> None:
-    reply = {"op": "result", "id": 1, "result": {"body": encode_body({}), "stdout": "", "stderr": ""}}
+    reply = {"op": "result", "id": 1, "result": {"body": b"{}", "stdout": "", "stderr": ""}}
     result = result_of(reply)
     assert result.exit_code is None and result.ok
-    assert "exitCode" not in result.payload("r")
 
 
 def test_an_overlong_line_is_refused() -> None:
@@ -213,7 +214,7 @@ def test_tasks_of_one_owner_share_a_process_and_others_get_a_fresh_one() -> None
         FakeWorker.started = 0
         async with pool(1) as p:
             for owner in ("a", "a", "b", None, None, "b"):
-                result = await p.run(TaskSpec(PACKAGE, params=[1, 0], owner=owner))
+                result = await p.run(TaskSpec(PACKAGE, TaskBody(params=[1, 0]), owner=owner))
                 assert result.ok
             return [FakeWorker.started]
 

@@ -132,7 +132,7 @@ def test_task_starts_with_its_body() -> None:
     [action] = session.handle(task_frame(channel, ref="abc", params=[4, 5]))
     assert isinstance(action, StartTask)
     assert action.ref == "abc" and action.topic == channel and action.task_type == "trusted_work"
-    assert action.body["params"] == [4, 5]
+    assert action.body.params == [4, 5]
 
 
 def test_task_before_join_is_refused() -> None:
@@ -263,14 +263,15 @@ def test_big_text_frame_as_bytes_parses_like_its_text_and_keeps_preload_files_as
     text = task_frame(channel, ref="big", preload_files={"/in/a.bin": BIG, "/in/b.txt": "c21hbGw="}, params=[BIG, 1])
     [action] = session.handle_text(text.encode())
     assert isinstance(action, StartTask) and action.ref == "big"
-    files = action.body["preload_files"]
+    files = action.body.preload_files
+    assert files is not None
     # the big value is a slice of the frame's bytes, not a str copy; small ones stay str
     assert isinstance(files["/in/a.bin"], memoryview) and bytes(files["/in/a.bin"]) == BIG.encode()
     assert files["/in/b.txt"] == "c21hbGw="
     # anywhere else a big string is a str again, exactly as json.loads makes it
-    assert action.body["params"] == [BIG, 1]
+    assert action.body.params == [BIG, 1]
     expected = json.loads(text)["payload"]["body"]
-    assert dict(action.body, preload_files=None) == dict(expected, preload_files=None)
+    assert dict(action.body.to_wire(), preload_files=None) == dict(expected, preload_files=None)
 
 
 def test_split_big_strings_leaves_keys_escaped_quotes_and_other_strings_alone() -> None:

@@ -10,8 +10,10 @@
 //   - it runs as `new Worker(loaderText, {eval: true, env: {}, name: tid})`;
 //   - it is posted the task body once, with `buffWasm` = Buffer.from(wasm, 'base64');
 //   - the FIRST message it posts is the answer; the worker is then terminated;
-//   - the answer's body is encoded here: base64(gzip(JSON.stringify(body))); stdout,
-//     stderr and exitCode are passed through as the loader posted them;
+//   - the answer's body is handed to Python as JSON.stringify(body), the text the
+//     platform's worker gzips; the wire encoding (base64(gzip(...))) is done by the side
+//     that speaks Waterbear (motivus_dev/waterbear/codec.py), not here; stdout, stderr and
+//     exitCode are passed through as the loader posted them;
 //   - an uncaught error of the loader becomes {body: {}, stdout: null,
 //     stderr: btoa(String(error)), exitCode: 1}.
 // A new worker is started for every task, except for loaders that carry REUSE_MARKER
@@ -20,7 +22,6 @@
 // `data_zip` (the data_link archive, fetched and checked by the pool) and nothing else.
 
 const { Worker } = require('worker_threads');
-const zlib = require('zlib');
 
 const REUSE_MARKER = 'motivus-loader:reusable';
 const packages = new Map(); // hash -> {loaderText, loaderB64, wasm (base64), buff (Buffer), reusable}
@@ -36,7 +37,7 @@ let key = null;
 function send(msg) {
   const result = msg.result;
   if (result && typeof result.body === 'string') {
-    // The body (base64, megabytes for a big result file) goes raw after the line.
+    // The body (JSON text, megabytes for a big result file) goes raw after the line.
     const body = result.body;
     const head = Object.assign({}, msg, { result: Object.assign({}, result, { body: undefined }) });
     head.body_bytes = Buffer.byteLength(body, 'utf8');
@@ -54,10 +55,6 @@ function log(text) {
 
 function warn(text) {
   send({ op: 'warning', text });
-}
-
-function encodeBody(value) {
-  return zlib.gzipSync(Buffer.from(JSON.stringify(value))).toString('base64');
 }
 
 function isBase64(value) {
@@ -151,9 +148,12 @@ function answerOf(m) {
   }
   let body;
   try {
-    body = encodeBody(m.body);
+    body = JSON.stringify(m.body);
   } catch (err) {
     return { error: `the loader's body cannot be turned into JSON (${err.message})` };
+  }
+  if (typeof body !== 'string') {
+    return { error: `the loader's body cannot be turned into JSON (it is ${typeof m.body})` };
   }
   for (const key of ['stdout', 'stderr']) {
     if (m[key] != null && !isBase64(m[key])) {
@@ -249,7 +249,7 @@ async function run(req) {
     finish({
       op: 'result',
       id: req.id,
-      result: { body: encodeBody({}), stdout: null, stderr: Buffer.from(text).toString('base64'), exitCode: 1 },
+      result: { body: '{}', stdout: null, stderr: Buffer.from(text).toString('base64'), exitCode: 1 },
     }, false);
   };
   const onExit = (code) => {
