@@ -401,7 +401,7 @@ def worker(threads: int, backend_host: str, no_tls: bool, token: Optional[str], 
 def push(ctx: click.Context, registry: Optional[str], dry_run: bool, as_json: bool, create_algorithm: bool,
          cost: float, charge_schema: str, is_public: bool, retries: int) -> None:
     """Publish build/NAME-VERSION.zip as a new version on a marketplace."""
-    from .marketplace.push import NewAlgorithm
+    from .marketplace.client.push import NewAlgorithm
     from .publish import publish_project
     from .ui import console
 
@@ -454,7 +454,7 @@ DATA_DIR_OPTION = click.option(
 def marketplace_serve(ctx: click.Context, host: str, port: int, public_url: Optional[str], access_log: bool,
                       data_dir: Path) -> None:
     """Run the marketplace registry API (until Ctrl-C)."""
-    from .marketplace.server import serve
+    from .marketplace.server.app import serve
 
     with reporter_for(ctx) as reporter:
         serve(host, port, data_dir, reporter, public_url=public_url, access_log=access_log)
@@ -464,7 +464,7 @@ def marketplace_serve(ctx: click.Context, host: str, port: int, public_url: Opti
 @DATA_DIR_OPTION
 def marketplace_gc(data_dir: Path) -> None:
     """Remove stored files that no published version references (left by lost uploads)."""
-    from .marketplace.admin import collect_garbage
+    from .marketplace.server.admin import collect_garbage
     from .ui import console
 
     blobs, freed = collect_garbage(data_dir)
@@ -481,7 +481,7 @@ def marketplace_user() -> None:
 @DATA_DIR_OPTION
 def marketplace_user_add(name: str, data_dir: Path) -> None:
     """Add the user NAME."""
-    from .marketplace.admin import add_user
+    from .marketplace.server.admin import add_user
     from .ui import console
 
     add_user(data_dir, name)
@@ -500,7 +500,7 @@ def marketplace_token() -> None:
 @DATA_DIR_OPTION
 def marketplace_token_create(user: str, kind: str, data_dir: Path) -> None:
     """Create a token; it is printed once (only its hash is stored)."""
-    from .marketplace.admin import create_token
+    from .marketplace.server.admin import create_token
 
     result = create_token(data_dir, user, kind)
     click.echo(result.token)
@@ -520,7 +520,7 @@ def marketplace_algorithm() -> None:
 @DATA_DIR_OPTION
 def marketplace_algorithm_create(name: str, owner: str, private: bool, data_dir: Path) -> None:
     """Create the algorithm NAME, owned by --owner."""
-    from .marketplace.admin import create_algorithm
+    from .marketplace.server.admin import create_algorithm
     from .ui import console
 
     result = create_algorithm(data_dir, name, owner, is_public=not private)
@@ -533,7 +533,7 @@ def marketplace_algorithm_create(name: str, owner: str, private: bool, data_dir:
 @DATA_DIR_OPTION
 def marketplace_algorithm_add_maintainer(algorithm: str, user: str, data_dir: Path) -> None:
     """Let USER publish versions of ALGORITHM."""
-    from .marketplace.admin import add_maintainer
+    from .marketplace.server.admin import add_maintainer
     from .ui import console
 
     add_maintainer(data_dir, algorithm, user)

@@ -87,15 +87,15 @@ def load_settings(cwd: Optional[Path] = None) -> Tuple[str, str]:
 def resolve_algorithm(name: str, version: str, token: str) -> Dict[str, Optional[str]]:
     """Marketplace hook: resolve ``algorithm``/``algorithm_version`` to wasm, loader, data_link.
 
-    Calls ``motivus_dev.marketplace.resolve.resolve(registry_url, token, name, version,
+    Calls ``motivus_dev.marketplace.client.resolve.resolve(registry_url, token, name, version,
     cache_dir)`` (the registry from ``MOTIVUS_MARKETPLACE_URL`` / ``ALGORITHM_REPO_HOST``, as
     the marketplace module reads them) and returns ``{"wasm": base64, "loader": base64,
     "data_link": url|None}``. When the data file's sha256 is known it is appended to the link
     as ``#sha256=HEX`` (a fragment is never sent to the server; loopback verifies it).
     """
     try:
-        from motivus_dev.marketplace import api
-        from motivus_dev.marketplace.resolve import resolve
+        from motivus_dev.marketplace.client import api
+        from motivus_dev.marketplace.client.resolve import resolve
     except ImportError as exc:
         raise MarketplaceError(
             f"cannot resolve algorithm {name!r} {version!r}: marketplace support is not available ({exc})",

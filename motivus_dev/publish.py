@@ -8,8 +8,8 @@ from typing import Optional
 from .config import load_config
 from .envfile import read_dotenv
 from .errors import PackageError
-from .marketplace.api import PERSONAL_TOKEN_VARS, personal_token_from_env, registry_url_from_env
-from .marketplace.push import NewAlgorithm, PushResult, push
+from .marketplace.client.api import PERSONAL_TOKEN_VARS, personal_token_from_env, registry_url_from_env
+from .marketplace.client.push import NewAlgorithm, PushResult, push
 from .reporter import Reporter
 
 

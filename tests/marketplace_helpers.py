@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.layout import PackageLayout
-from motivus_dev.marketplace.server import ASGIApp, _bind, _url, create_app
-from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.server.app import ASGIApp, _bind, _url, create_app
+from motivus_dev.marketplace.server.store import Store
 from motivus_dev.marketplace.validation import PackageLimits
 from motivus_dev.wasm.module import encode_u32
 
@@ -77,7 +77,7 @@ class Seed:
     each with a personal and an application token."""
 
     def __init__(self, data_dir: Path, algorithm: str = "algo") -> None:
-        from motivus_dev.marketplace import admin
+        from motivus_dev.marketplace.server import admin
 
         self.data_dir = Path(data_dir)
         self.algorithm = algorithm

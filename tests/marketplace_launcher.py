@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from motivus_dev.errors import MarketplaceError
-from motivus_dev.marketplace.server import serve
-from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.server.app import serve
+from motivus_dev.marketplace.server.store import Store
 
 
 class PrintReporter:

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from marketplace_helpers import CountingApp, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
 from motivus_dev.cli import main
-from motivus_dev.marketplace.api import ALGORITHMS_PATH
+from motivus_dev.marketplace.client.api import ALGORITHMS_PATH
 
 NAME, VERSION = "kmc", "0.0.1"
 #: Every variable push and the marketplace commands read: unset for each invocation (and

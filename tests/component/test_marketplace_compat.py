@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from marketplace_helpers import TINY_LOADER, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
-from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.server.store import Store
 
 DEV_PORT = 4000  # hard-coded in 2.4.0's `push -D`
 
@@ -94,7 +94,7 @@ def test_published_client_downloads_through_algorithm_repo_host(motivus24: Path,
     wasm = minimal_wasm(3000)
     data = data_zip({"in.txt": b"fs"})
     pkg = build_package(tmp_path / "build", "algo", "0.0.1", wasm=wasm, data=data)
-    from motivus_dev.marketplace.push import push
+    from motivus_dev.marketplace.client.push import push
     from motivus_dev.reporter import NullReporter
 
     with RunningServer(seed.data_dir) as server:

@@ -22,7 +22,7 @@ import pytest
 from marketplace_helpers import Seed, build_package, minimal_wasm
 
 import motivus_dev
-from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.server.store import Store
 
 ALGOS = "/api/package_registry/algorithms/"
 REPO_ROOT = Path(motivus_dev.__file__).resolve().parent.parent

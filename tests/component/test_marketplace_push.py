@@ -15,8 +15,8 @@ import pytest
 from marketplace_helpers import RunningServer, Seed, build_package, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError, PackageError
-from motivus_dev.marketplace.push import NewAlgorithm, PushResult, push
-from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.client.push import NewAlgorithm, PushResult, push
+from motivus_dev.marketplace.server.store import Store
 from motivus_dev.reporter import RecordingReporter
 
 VAR = "MOTIVUS_PERSONAL_ACCESS_TOKEN"

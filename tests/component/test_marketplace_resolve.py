@@ -11,8 +11,8 @@ import pytest
 from marketplace_helpers import TINY_LOADER, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
-from motivus_dev.marketplace.push import push
-from motivus_dev.marketplace.resolve import resolve
+from motivus_dev.marketplace.client.push import push
+from motivus_dev.marketplace.client.resolve import resolve
 from motivus_dev.reporter import NullReporter, RecordingReporter
 
 

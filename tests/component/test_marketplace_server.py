@@ -13,7 +13,7 @@ import httpx
 import pytest
 from marketplace_helpers import RunningServer, Seed, build_package, data_zip, minimal_wasm
 
-from motivus_dev.marketplace.store import Store
+from motivus_dev.marketplace.server.store import Store
 from motivus_dev.marketplace.validation import PackageLimits
 
 ALGOS = "/api/package_registry/algorithms/"
@@ -235,7 +235,7 @@ def test_only_owner_or_maintainer_may_publish(env: Env) -> None:
     forbidden = env.push("1.0.0", env.seed.bob)
     assert (forbidden.status_code, forbidden.text) == (403, "Not enough user previlieges")
     assert env.push("1.0.0", env.seed.app).status_code == 403  # application tokens read only
-    from motivus_dev.marketplace import admin
+    from motivus_dev.marketplace.server import admin
 
     admin.add_maintainer(env.seed.data_dir, "algo", "bob")
     assert env.push("1.0.0", env.seed.bob).status_code == 201
@@ -327,7 +327,7 @@ def test_downloads_of_unknown_files_are_404(env: Env) -> None:
 
 
 def test_private_algorithms_are_hidden_from_other_users(env: Env) -> None:
-    from motivus_dev.marketplace import admin
+    from motivus_dev.marketplace.server import admin
 
     private = admin.create_algorithm(env.seed.data_dir, "secret", "alice", is_public=False)
     assert env.get(f"{ALGOS}?name=secret", env.seed.tokens["bob_application"]).json() == {"data": []}

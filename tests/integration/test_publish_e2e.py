@@ -38,7 +38,7 @@ from motivus_dev.client import Client
 from motivus_dev.config import load_config
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.loopback.server import LoopbackServer
-from motivus_dev.marketplace.api import ALGORITHMS_PATH
+from motivus_dev.marketplace.client.api import ALGORITHMS_PATH
 from motivus_dev.runtime.pool import WorkerPool
 
 pytestmark = pytest.mark.integration

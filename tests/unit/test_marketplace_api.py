@@ -8,7 +8,7 @@ import pytest
 from marketplace_helpers import build_package
 
 from motivus_dev.errors import MarketplaceError, PackageError
-from motivus_dev.marketplace.api import (
+from motivus_dev.marketplace.client.api import (
     DEFAULT_REGISTRY_URL,
     algorithms_url,
     base_url,
@@ -18,8 +18,8 @@ from motivus_dev.marketplace.api import (
     redact,
     registry_url_from_env,
 )
-from motivus_dev.marketplace.push import check_package, prepare_metadata
-from motivus_dev.marketplace.resolve import pick_version
+from motivus_dev.marketplace.client.push import check_package, prepare_metadata
+from motivus_dev.marketplace.client.resolve import pick_version
 
 
 def test_registry_urls_are_normalised() -> None:
@@ -98,8 +98,9 @@ def test_the_client_side_does_not_import_the_server() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, motivus_dev.marketplace.push, motivus_dev.marketplace.resolve, motivus_dev.marketplace.api\n"
+    code = ("import sys, motivus_dev.marketplace.client.push, motivus_dev.marketplace.client.resolve\n"
+            "import motivus_dev.marketplace.client.api\n"
             "print(sorted(m for m in sys.modules if m.startswith('motivus_dev.marketplace.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for server_side in ("marketplace.store", "marketplace.server", "marketplace.admin"):
-        assert server_side not in loaded, loaded
+    assert "motivus_dev.marketplace.client.push" in loaded
+    assert "marketplace.server" not in loaded, loaded

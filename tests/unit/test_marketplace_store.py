@@ -9,8 +9,8 @@ import pytest
 from marketplace_helpers import build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
-from motivus_dev.marketplace import admin
-from motivus_dev.marketplace.store import AlreadyExists, NotFound, Store
+from motivus_dev.marketplace.server import admin
+from motivus_dev.marketplace.server.store import AlreadyExists, NotFound, Store
 from motivus_dev.marketplace.validation import PackageLimits, clean_metadata, extract_package
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from motivus_dev.errors import MarketplaceError
-from motivus_dev.marketplace.resolve import resolve
+from motivus_dev.marketplace.client.resolve import resolve
 from motivus_dev.reporter import RecordingReporter
 
 REGISTRY = "https://market.example"

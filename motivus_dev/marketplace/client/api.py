@@ -1,5 +1,5 @@
 """A small client of the marketplace registry API (marketplace-api.md), used by push and
-by the driver client's :func:`motivus_dev.marketplace.resolve.resolve`.
+by the driver client's :func:`motivus_dev.marketplace.client.resolve.resolve`.
 
 httpx is imported inside the functions that need it, so importing this module is cheap.
 The token is sent only in the Authorization header and is scrubbed from every message this
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
 #: The hosted marketplace (marketplace-api.md); used when nothing else is configured.
-DEFAULT_REGISTRY_URL = "https://marketplace.api.motivus.cl"
+DEFAULT_REGISTRY_URL = "https://marketplace.client.api.motivus.cl"
 ALGORITHMS_PATH = "/api/package_registry/algorithms/"
 REGISTRY_URL_VAR = "MOTIVUS_MARKETPLACE_URL"
 REPO_HOST_VAR = "ALGORITHM_REPO_HOST"  # host:port, as the published 2.4.0 client reads it

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from motivus_dev.marketplace.store import ROLE_MAINTAINER, ROLE_OWNER, Store
+from motivus_dev.marketplace.server.store import ROLE_MAINTAINER, ROLE_OWNER, Store
 from motivus_dev.reporter import NullReporter, Reporter
 
 

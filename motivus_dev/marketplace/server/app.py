@@ -43,7 +43,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from motivus_dev.errors import MarketplaceError
-from motivus_dev.marketplace.store import (
+from motivus_dev.marketplace.server.store import (
     PUBLISHER_ROLES,
     ROLE_OWNER,
     ROLE_USER,

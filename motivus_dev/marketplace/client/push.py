@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Optional, TypeVar
 
 from motivus_dev.errors import MarketplaceError, PackageError
 from motivus_dev.layout import PackageLayout
-from motivus_dev.marketplace.api import (
+from motivus_dev.marketplace.client.api import (
     TRANSIENT_STATUSES,
     RegistryClient,
     RegistryHTTPError,
