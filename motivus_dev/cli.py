@@ -17,8 +17,8 @@ import click
 from . import __version__
 from .errors import MotivusError, UsageError
 from .errors import ToolchainError as ToolchainError_
+from .toolchain.registry import LANGS
 
-LANG_CHOICES = ("rust", "c", "cpp")
 # waterbear.CLUSTER_HOST, written out: importing the protocol package here would add about
 # 45 ms to every command's start (tests/unit/test_named_options.py keeps them equal).
 CLUSTER_HOST = "waterbear.api.motivus.cl"
@@ -155,7 +155,7 @@ def main(ctx: click.Context, debug: bool, project_dir: Path) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--lang", "-l", type=click.Choice(LANG_CHOICES), default="rust", show_default=True,
+@click.option("--lang", "-l", type=click.Choice(LANGS), default="rust", show_default=True,
               help="Language of the algorithm.")
 @click.option("--defaults", is_flag=True, help="Answer every question with its default.")
 @click.option("--data", "-d", "data", multiple=True, metavar="KEY=VALUE",

@@ -25,8 +25,8 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 from .config import check_package_name
 from .errors import ScaffoldError, UsageError
 from .resources import cache_dir, templates_dir
+from .toolchain.registry import LANGS
 
-LANGS = ("rust", "c", "cpp")
 ANSWERS_FILE = ".copier-answers.yml"
 #: What a project's ``.copier-answers.yml`` records as its template (``_src_path``): the same
 #: on every machine. Copier hands it to git, which the kit points at this machine's template

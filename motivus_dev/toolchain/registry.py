@@ -13,6 +13,8 @@ TOOLCHAINS: Dict[str, Toolchain] = {t.name: t for t in (MVRC, MVCC)}
 NAMES: Tuple[str, ...] = tuple(TOOLCHAINS)
 #: Toolchain name per source language.
 BY_LANG: Dict[str, str] = {lang: t.name for t in TOOLCHAINS.values() for lang in t.langs}
+#: The languages an algorithm can be written in (and `motivus new` has a template for).
+LANGS: Tuple[str, ...] = tuple(BY_LANG)
 
 
 def toolchain(name: str) -> Toolchain:
