@@ -317,3 +317,26 @@ def test_deeply_nested_json_is_a_malformed_frame_not_a_crash(raw: str) -> None:
         assert isinstance(actions[0], Send) and actions[0].frame["event"] == "phx_error"
         assert "nests too deeply" in actions[0].frame["payload"]["reason"]
         assert isinstance(actions[-1], Close) and actions[-1].code == 1007
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ({"run_type": "docker"}, "run_type is not wasm"),
+        ({"params": "x"}, "`params` must be a list or null"),
+        ({"wasm": None}, "no `wasm`"),
+        ({"preload_files": ["/a"]}, "`preload_files` must be an object"),
+    ],
+)
+def test_the_worker_runs_no_malformed_body_and_its_slot_asks_again(body: Dict[str, Any], why: str) -> None:
+    from motivus_dev.waterbear.worker import Refused, RunTask, WorkerSession
+
+    session = WorkerSession("u", slots=1)
+    [_join, request] = session.start()
+    tid = request.frame["payload"]["tid"]
+    good = json.loads(task_frame("room:client:x:y"))["payload"]["body"]
+    events = session.receive({"event": "input", "payload": {"type": "work", "tid": tid, "body": dict(good, **body)}})
+    assert isinstance(events[0], Refused) and why in events[0].reason
+    assert events[1].frame["event"] == "input_request"  # type: ignore[union-attr]
+    [run] = session.receive({"event": "input", "payload": {"type": "work", "tid": "t2", "body": good}})
+    assert isinstance(run, RunTask) and run.body.params == [1, 2] and run.body.wasm == good["wasm"]
