@@ -97,13 +97,10 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
     digest.update(f"kit {__version__}\ntoolchain {toolchain_ref}\n".encode())
     digest.update(config.path.read_bytes())
     project = config.project_dir
-    not_inputs = [project / config.tests.fixtures, project / "build", project / ".motivus"]
-    filesystem = project / str(config.build.filesystem) if has_filesystem(config) else None
-    sources_exclude = not_inputs + ([filesystem] if filesystem is not None else [])
     kind = config.toolchain
-    files: List[Path] = list(kind.input_files(project, project / config.build.source, sources_exclude))
-    if filesystem is not None:
-        files += walk(filesystem, not_inputs)  # packed whole
+    files: List[Path] = list(kind.input_files(project, project / config.build.source, not_sources(config)))
+    if has_filesystem(config):
+        files += walk(project / str(config.build.filesystem), _not_inputs(config))  # packed whole
     # The toolchain's own files (build script, loader runtime) are inputs too.
     files += walk(toolchains_dir() / config.build.compiler)
     files += walk(loader_js_dir())
@@ -119,6 +116,18 @@ def fingerprint(config: ProjectConfig, toolchain_ref: str) -> str:
         digest.update(f"\0{label}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _not_inputs(config: ProjectConfig) -> List[Path]:
+    """Directories of the project that no build reads: fixtures and the kit's outputs."""
+    project = config.project_dir
+    return [project / config.tests.fixtures, project / "build", project / ".motivus"]
+
+
+def not_sources(config: ProjectConfig) -> List[Path]:
+    """Directories the toolchain's sources never come from: those and the packed filesystem."""
+    filesystem = [config.project_dir / str(config.build.filesystem)] if has_filesystem(config) else []
+    return _not_inputs(config) + filesystem
 
 
 def _read_stamp(config: ProjectConfig) -> Optional[Dict[str, object]]:
@@ -290,8 +299,10 @@ def _plan(config: ProjectConfig, image_ref: str, where: str, offline: bool) -> "
     from .toolchain.plan import BuildInput, make_plan
 
     kind = config.toolchain
-    kind.check_project(config.project_dir, config.project_dir / config.build.source)
-    script_env = kind.script_env(config.project_dir / config.build.source, config.build.profile)
+    source_dir = config.project_dir / config.build.source
+    kind.check_project(config.project_dir, source_dir)
+    script_env = kind.script_env(config.project_dir, source_dir, config.build.profile, config.build.lang,
+                                 not_sources(config))
     return make_plan(
         BuildInput(
             project_dir=config.project_dir.resolve(),
@@ -319,14 +330,10 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
     """The package's files (wasm, js, data) from the compiler's outputs, validated."""
     from .toolchain.module_checks import check_ascii_loader
 
-    packaged = config.toolchain.package(out_dir, config.name, config.package_version)
+    filesystem = config.build.filesystem if has_filesystem(config) else None
+    packaged = config.toolchain.package(out_dir, config.name, config.package_version, filesystem)
     outputs = {"wasm": packaged.wasm, "js": packaged.loader_js.encode("utf-8")}
     check_ascii_loader(outputs["js"], config.package_stem)
-    if packaged.preloaded is not None and not has_filesystem(config):
-        raise BuildError(
-            "the program preloads files (emcc --preload-file), but motivus.yml names no build.filesystem",
-            hint="set build.filesystem to the directory the Makefile packs (FILESYSTEM_DIR), e.g. 'filesystem'",
-        )
     if has_filesystem(config):
         from .package import pack_filesystem, zip_entries
         from .runtime.datalink import check_zip

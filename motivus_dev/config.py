@@ -275,7 +275,7 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
     if filesystem is not None:
         _check_dir(reader, "build.filesystem", filesystem, project_dir)
     langs = LANGS_BY_COMPILER[compiler]
-    lang = reader.string(build, "build.lang") or _guess_lang(compiler, project_dir / source)
+    lang = reader.string(build, "build.lang") or TOOLCHAINS[compiler].guess_lang(project_dir / source)
     if lang not in langs:
         raise reader.fail(
             "build.lang",
@@ -295,18 +295,6 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
         cflags=reader.string_list(build, "build.cflags"),
         ldflags=reader.string_list(build, "build.ldflags"),
     )
-
-
-def _guess_lang(compiler: str, source_dir: Path) -> str:
-    """A toolchain with one language builds that; mvcc projects are C++ when any C++ source
-    exists, else C."""
-    langs = LANGS_BY_COMPILER[compiler]
-    if len(langs) == 1:
-        return langs[0]
-    for pattern in ("*.cpp", "*.cc", "*.cxx"):
-        if any(source_dir.rglob(pattern)):
-            return "cpp"
-    return "c"
 
 
 def _check_dir(reader: _Reader, key: str, value: str, project_dir: Path) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
 
 from motivus_dev.errors import ToolchainError
 from motivus_dev.reporter import Reporter
-from motivus_dev.resources import loader_js_dir, toolchains_dir
+from motivus_dev.resources import toolchains_dir
 from motivus_dev.toolchain import images
 from motivus_dev.toolchain.kind import Step
 from motivus_dev.toolchain.plan import BuildPlan, build_failure
@@ -126,6 +126,7 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
     }
     output: List[str] = []
     for step in plan.steps:
+        plan.kind.prepare_step(step, plan)
         exit_code = _run_step(plan, step, volumes, cli, sdk, reporter, output)
         if exit_code != 0:
             raise build_failure(plan, exit_code, output)
@@ -239,7 +240,7 @@ def ensure_image(
 
 
 def _shipped_context(toolchain: str) -> io.BytesIO:
-    return _context_tar(build_context_files(toolchain, toolchains_dir(), loader_js_dir()))
+    return _context_tar(build_context_files(toolchain, toolchains_dir()))
 
 
 def _digest(context: io.BytesIO) -> str:
@@ -343,14 +344,10 @@ def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] =
     return True
 
 
-def build_context_files(toolchain: str, toolchain_root: Path, loader_dir: Path) -> Dict[str, Path]:
-    """The files of an image's build context: archive name -> file on disk (pure)."""
-    from motivus_dev.toolchain.registry import toolchain as toolchain_named
-
-    files = {name: toolchain_root / toolchain / name for name in ("Dockerfile", "packages.txt", "build.sh")}
-    for name in toolchain_named(toolchain).image_loader_files:
-        files[f"loader_js/{name}"] = loader_dir / name
-    return files
+def build_context_files(toolchain: str, toolchain_root: Path) -> Dict[str, Path]:
+    """The files of an image's build context: archive name -> file on disk (pure). The
+    loaders are not among them: the kit assembles them on the host."""
+    return {name: toolchain_root / toolchain / name for name in ("Dockerfile", "packages.txt", "build.sh")}
 
 
 def _context_tar(files: Dict[str, Path]) -> io.BytesIO:

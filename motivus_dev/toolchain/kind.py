@@ -10,7 +10,10 @@ import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from motivus_dev.toolchain.plan import BuildPlan
 
 # Directories that are never build inputs: outputs, caches, version control.
 SKIP_DIRS = frozenset({".motivus", "build", "target", ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"})
@@ -83,8 +86,6 @@ class Toolchain(abc.ABC):
     langs: Tuple[str, ...]
     #: whether its packages carry a starting filesystem (``NAME-VERSION.data.zip``)
     has_filesystem: bool
-    #: files of motivus_dev/loader_js the image carries (its build script bundles them)
-    image_loader_files: Tuple[str, ...] = ()
     host_tools: Tuple[HostTool, ...] = ()
     host_files: Tuple[HostFile, ...] = ()
     #: the runs of its build script, in order
@@ -106,15 +107,28 @@ class Toolchain(abc.ABC):
         (nothing, by default)."""
         return None
 
-    def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
-        """Settings this toolchain's build script reads from the project, as environment
-        variables (none by default). Part of the plan, so a change shows in the build."""
+    def guess_lang(self, source_dir: Path) -> str:
+        """The language of a project whose motivus.yml names none (the first, by default)."""
+        return self.langs[0]
+
+    def script_env(self, project_dir: Path, source_dir: Path, profile: str, lang: str,
+                   exclude: Sequence[Path] = ()) -> Dict[str, str]:
+        """What this toolchain decided for its build script, from the project, as
+        environment variables (none by default): the script runs compilers with what it is
+        given. Part of the plan, so a change shows in the build. ``exclude``: directories
+        that are not build inputs (fixtures, the packed filesystem, outputs)."""
         return {}
 
+    def prepare_step(self, step: Step, plan: "BuildPlan") -> None:
+        """Run by the executor before each step of ``plan``, on the host: the toolchain's
+        own work between two runs of its script (nothing, by default)."""
+        return None
+
     @abc.abstractmethod
-    def package(self, out_dir: Path, name: str, version: str) -> Packaged:
-        """The package's wasm and loader from the build script's outputs in ``out_dir``;
-        raises :class:`~motivus_dev.errors.BuildError` when they are unusable."""
+    def package(self, out_dir: Path, name: str, version: str, filesystem: Optional[str] = None) -> Packaged:
+        """The package's wasm and loader from the build script's outputs in ``out_dir``
+        (``filesystem``: motivus.yml's ``build.filesystem``, None when the package has
+        none); raises :class:`~motivus_dev.errors.BuildError` when they are unusable."""
 
     def __repr__(self) -> str:
         return f"<toolchain {self.name}>"

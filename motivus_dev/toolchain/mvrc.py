@@ -5,7 +5,8 @@ The build script (toolchains/mvrc/build.sh) runs in two steps, as Cargo users ex
 user's shared cache, build the wasm-bindgen CLI of the lock's version once), then
 ``compile`` offline (``cargo build --frozen``, the wasm-bindgen CLI, wasm-opt). It leaves
 ``module.wasm`` and wasm-bindgen's own ``--target no-modules`` glue, ``module.js``; the kit
-wraps the glue in the Motivus worker harness (loader_js/common.js + rust.js), checks that
+wraps the glue in the Motivus worker harness (loader_js/rust/harness.js and the shared
+modules, assembled by :mod:`.loader`), checks that
 the glue provides every import and that node 16 can load the module.
 """
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, Optional
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, Optional, Sequence
 
 from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.toolchain.kind import COMPILE, HostTool, Packaged, Step, Toolchain
+from motivus_dev.toolchain.loader import REUSABLE_MARK, ascii_escaped, assemble
 from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16_features, validate_module
 
 #: The glue of ``--target no-modules`` defines this one name (0.2.108: ``let wasm_bindgen =
@@ -91,7 +93,8 @@ class Mvrc(Toolchain):
             if directory == project_dir:
                 break
 
-    def script_env(self, source_dir: Path, profile: str) -> Dict[str, str]:
+    def script_env(self, project_dir: Path, source_dir: Path, profile: str, lang: str,
+                   exclude: Sequence[Path] = ()) -> Dict[str, str]:
         """``MOTIVUS_CARGO_PROFILE_SET``: the keys the crate's own ``[profile.release]`` (or
         ``[profile.dev]`` for a debug build) sets; build.sh gives its defaults (opt-level s,
         LTO, one codegen unit, ...) only for the others, so the project's choices stand."""
@@ -109,7 +112,7 @@ class Mvrc(Toolchain):
         keys = sorted(str(key) for key in table) if isinstance(table, dict) else []
         return {"MOTIVUS_CARGO_PROFILE_SET": " ".join(keys)}
 
-    def package(self, out_dir: Path, name: str, version: str) -> Packaged:
+    def package(self, out_dir: Path, name: str, version: str, filesystem: Optional[str] = None) -> Packaged:
         try:
             wasm = (out_dir / "module.wasm").read_bytes()
             glue = (out_dir / "module.js").read_text(encoding="utf-8")
@@ -157,52 +160,18 @@ def _refused_keys(config: Dict[str, Any]) -> Iterator[str]:
 
 
 def rust_loader(glue: str, what: str) -> str:
-    """The package's loader: wasm-bindgen's glue in a factory that takes the task's console,
-    between the shared runtime (common.js) and the harness (rust.js), in one function scope;
-    7-bit ASCII (non-ASCII characters of the glue become ``\\uXXXX`` escapes)."""
-    from motivus_dev.resources import loader_js
-
+    """The package's loader: the kit's modules with wasm-bindgen's glue as the module
+    ``rust/bindgen``, a factory that takes the task's console; 7-bit ASCII (non-ASCII
+    characters of the glue become ``\\uXXXX`` escapes)."""
     if not _GLUE_NAME.search(glue):
         raise BuildError(
             f"the wasm-bindgen glue of {what} is not of the --target no-modules shape (no 'let wasm_bindgen')",
             hint="the image's build script passes --target no-modules; rebuild the toolchain image",
         )
-    parts = [
-        f"/* {what}: a Motivus package loader (wasm-bindgen glue + the Motivus harness) */\n",
-        "(function () {\n",
-        _without_leading_comment(loader_js("common.js")),
-        "\nfunction motivusBindgen(console) {\n",
-        glue,
-        "\nreturn wasm_bindgen;\n}\n",
-        loader_js("rust.js"),
-        "})();\n",
-    ]
-    return _ascii_escaped("".join(parts))
-
-
-def _without_leading_comment(source: str) -> str:
-    """``source`` without its leading ``/* ... */`` (the file's documentation, for readers of
-    the kit, not of every package)."""
-    stripped = source.lstrip()
-    if stripped.startswith("/*") and "*/" in stripped:
-        return stripped[stripped.index("*/") + 2:].lstrip("\n")
-    return source
-
-
-def _ascii_escaped(text: str) -> str:
-    """``text`` with every non-ASCII character as a JavaScript ``\\uXXXX`` escape (UTF-16
-    units), which means the same in strings, identifiers and regular expressions."""
-    if text.isascii():
-        return text
-    out = []
-    for char in text:
-        if char.isascii():
-            out.append(char)
-            continue
-        units = char.encode("utf-16-be")
-        for i in range(0, len(units), 2):
-            out.append("\\u%04x" % int.from_bytes(units[i:i + 2], "big"))
-    return "".join(out)
+    bindgen = f"module.exports = function motivusBindgen(console) {{\n{glue}\nreturn wasm_bindgen;\n}};\n"
+    main = 'require("./rust/harness").motivusStartRust(require("./rust/bindgen"));\n'
+    banner = f"/* {what}: a Motivus package loader (wasm-bindgen glue + the Motivus harness); {REUSABLE_MARK} */\n"
+    return ascii_escaped(banner + assemble({"main": main, "rust/bindgen": bindgen}))
 
 
 MVRC = Mvrc()

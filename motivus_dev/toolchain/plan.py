@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, List, Optional, Tuple
 
 from motivus_dev.errors import BuildError, ConfigError
-from motivus_dev.toolchain.kind import Step
+from motivus_dev.toolchain.kind import Step, Toolchain
 from motivus_dev.toolchain.registry import BY_LANG, TOOLCHAINS
 
 PROFILES = ("release", "debug")
@@ -64,7 +64,9 @@ class Mount:
 class BuildPlan:
     """How to run one build script, in the toolchain's container or on the host."""
 
-    toolchain: str
+    kind: Toolchain
+    name: str  # the package's name and version
+    version: str
     image: str
     container_script: str
     host_script: Path
@@ -79,6 +81,11 @@ class BuildPlan:
     steps: Tuple[Step, ...]
     shared_cache: Path
     offline: bool = False
+
+    @property
+    def toolchain(self) -> str:
+        """The toolchain's name (``mvrc``, ``mvcc``)."""
+        return self.kind.name
 
     @property
     def out_dir(self) -> Path:
@@ -170,7 +177,9 @@ def make_plan(inp: BuildInput, *, image: str, host_script: Path, uid: int, gid: 
     if inp.ca_file is not None:
         mounts.append(Mount(inp.ca_file, CONTAINER_CA_FILE, read_only=True))
     return BuildPlan(
-        toolchain=toolchain,
+        kind=TOOLCHAINS[toolchain],
+        name=inp.name,
+        version=inp.version,
         image=image,
         container_script=CONTAINER_SCRIPT,
         host_script=host_script,

@@ -35,8 +35,8 @@ def test_wheel_ships_templates_toolchains_and_loader_runtimes(wheel: Path) -> No
         for name in ("Dockerfile", "build.sh", "packages.txt"):
             assert f"motivus_dev/_data/toolchains/{toolchain}/{name}" in names
     assert "motivus_dev/_data/toolchains/versions.json" in names
-    for runtime in ("rust.js", "c.js", "common.js"):
-        assert f"motivus_dev/loader_js/{runtime}" in names
+    for module in ("serve.js", "bytes.js", "zip.js", "c/harness.js", "rust/harness.js"):
+        assert f"motivus_dev/loader_js/{module}" in names
 
 
 def test_new_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from motivus_dev.resources import toolchains_dir
 from motivus_dev.toolchain import docker as docker_exec
 from motivus_dev.toolchain import host as host_exec
 from motivus_dev.toolchain import images
+from motivus_dev.toolchain.kind import COMPILE
 from motivus_dev.toolchain.plan import BuildInput, BuildPlan, make_plan
 
 if TYPE_CHECKING:
@@ -53,11 +54,12 @@ def base_image(docker_client: DockerClient) -> str:
 
 
 def probe_plan(project: Path, image: str, name: str = "probe", uid: int = UID, gid: int = GID) -> BuildPlan:
-    """A plan whose script is the probe, copied into the project (the base image has none)."""
+    """A plan whose script is the probe, copied into the project (the base image has none),
+    run as one step (the toolchain's own steps expect its script's outputs)."""
     shutil.copy(PROBE, project / "probe.sh")
     inp = BuildInput(project_dir=project, lang="c", name=name, version="0.0.1", source="src")
     plan = make_plan(inp, image=image, host_script=project / "probe.sh", uid=uid, gid=gid)
-    return dataclasses.replace(plan, container_script="/project/probe.sh")
+    return dataclasses.replace(plan, container_script="/project/probe.sh", steps=(COMPILE,))
 
 
 def read_probe(plan: BuildPlan) -> Dict[str, str]:

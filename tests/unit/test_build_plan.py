@@ -11,7 +11,7 @@ import pytest
 from motivus_dev.errors import ConfigError
 from motivus_dev.resources import toolchains_dir
 from motivus_dev.toolchain import doctor, images
-from motivus_dev.toolchain.docker import _LineSplitter, build_context_files, loader_js_dir
+from motivus_dev.toolchain.docker import _LineSplitter, build_context_files
 from motivus_dev.toolchain.host import host_environment, script_command
 from motivus_dev.toolchain.plan import BuildInput, BuildPlan, make_plan
 
@@ -97,7 +97,7 @@ def test_only_the_download_step_has_the_network_and_never_offline() -> None:
     assert [offline.network_for(step) for step in offline.steps] == [False, False]
     assert offline.container_env["MOTIVUS_OFFLINE"] == "1"
     c_plan = plan_for("c")
-    assert [(step.name, c_plan.network_for(step)) for step in c_plan.steps] == [("compile", False)]
+    assert [(step.name, c_plan.network_for(step)) for step in c_plan.steps] == [("compile", False), ("bundle", False)]
     # without a shared cache (a unit test's plan), the project's cache serves
     assert c_plan.shared_cache == PROJECT / ".motivus" / "cache" / "mvcc" / "shared"
 
@@ -190,18 +190,16 @@ def test_dockerfile_matches_its_build_context(toolchain: str) -> None:
     assert f"org.motivus.toolchain={toolchain}" in dockerfile
     assert "org.motivus.version=${MOTIVUS_TOOLCHAIN_VERSION}" in dockerfile
     assert "COPY build.sh /opt/motivus/toolchain/build.sh" in dockerfile
-    context = build_context_files(toolchain, toolchains_dir(), loader_js_dir())
+    context = build_context_files(toolchain, toolchains_dir())
     for source in re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE):
         source = source.rstrip("/")
         assert any(name == source or name.startswith(source + "/") for name in context), source
 
 
-def test_mvcc_context_carries_the_loader_sources() -> None:
-    context = build_context_files("mvcc", Path("/t"), Path("/l"))
-    assert context["loader_js/common.js"] == Path("/l/common.js")
-    assert context["loader_js/c.js"] == Path("/l/c.js")
-    assert context["build.sh"] == Path("/t/mvcc/build.sh")
-    assert not any(k.startswith("loader_js") for k in build_context_files("mvrc", Path("/t"), Path("/l")))
+def test_no_image_carries_a_loader_the_kit_assembles_them() -> None:
+    for toolchain in ("mvrc", "mvcc"):
+        context = build_context_files(toolchain, Path("/t"))
+        assert context == {name: Path("/t") / toolchain / name for name in ("Dockerfile", "packages.txt", "build.sh")}
 
 
 # --- doctor -----------------------------------------------------------------------------
@@ -259,10 +257,10 @@ def test_mvrc_passes_the_profile_keys_the_crate_sets_so_its_choices_stand(tmp_pa
     (tmp_path / "Cargo.toml").write_text(
         '[package]\nname = "x"\n\n[profile.release]\nopt-level = 3\nlto = "thin"\n\n[profile.dev]\ndebug = 1\n'
     )
-    assert MVRC.script_env(tmp_path, "release") == {"MOTIVUS_CARGO_PROFILE_SET": "lto opt-level"}
-    assert MVRC.script_env(tmp_path, "debug") == {"MOTIVUS_CARGO_PROFILE_SET": "debug"}
+    assert MVRC.script_env(tmp_path, tmp_path, "release", "rust") == {"MOTIVUS_CARGO_PROFILE_SET": "lto opt-level"}
+    assert MVRC.script_env(tmp_path, tmp_path, "debug", "rust") == {"MOTIVUS_CARGO_PROFILE_SET": "debug"}
     (tmp_path / "Cargo.toml").write_text('[package]\nname = "x"\n')
-    assert MVRC.script_env(tmp_path, "release") == {"MOTIVUS_CARGO_PROFILE_SET": ""}
+    assert MVRC.script_env(tmp_path, tmp_path, "release", "rust") == {"MOTIVUS_CARGO_PROFILE_SET": ""}
 
 
 def test_a_build_failure_shows_project_paths_as_the_author_knows_them() -> None:

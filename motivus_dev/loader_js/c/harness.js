@@ -1,10 +1,10 @@
 /*
- * Motivus loader, C/C++ part (mvcc). Concatenated by toolchains/mvcc/build.sh after
- * common.js and `motivusProgram(Module)`, a function holding a classic Emscripten program's
- * glue (linked by the kit, or by the project's `make app`) that returns the glue's FS,
- * callMain and string helper; before the closing of the bundle's function scope.
- * `MOTIVUS_PROGRAM` (argv[0]) and `MOTIVUS_DATA_PACKAGE` (the name of the program's
- * --preload-file package, or null) are defined by the bundle.
+ * Motivus loader, C/C++ part (mvcc): runs a classic Emscripten program per task.
+ *
+ * `glue` is what the kit generates around the program's glue (c/program, see
+ * motivus_dev/toolchain/loader.py): {name (argv[0]), dataPackage (the name of the program's
+ * --preload-file package, or null), start(settings)}, where start runs the glue afresh with
+ * those Module settings and returns its FS, callMain, string helper and Module.
  *
  * Per task (worker-contract.md): compile the wasm once per worker (cached by its bytes),
  * run the glue afresh (a fresh instance and a fresh MEMFS), hand it the preloaded package
@@ -15,6 +15,21 @@
  * one key per result file the program wrote (base64 of its bytes) and `data` only when the
  * program produced a value. See docs/c-cpp.md.
  */
+"use strict";
+
+var bytes = require("../bytes");
+var motivusToBytes = bytes.motivusToBytes;
+var motivusB64Decode = bytes.motivusB64Decode;
+var motivusB64Encode = bytes.motivusB64Encode;
+var motivusReadZip = require("../zip").motivusReadZip;
+var motivusFetchBytes = require("../fetch").motivusFetchBytes;
+var motivusServe = require("../serve").motivusServe;
+var cArgs = require("./args");
+var motivusArguments = cArgs.motivusArguments;
+var motivusGuestPath = cArgs.motivusGuestPath;
+var cCall = require("./call");
+var motivusExportedCall = cCall.motivusExportedCall;
+var motivusJsonValue = cCall.motivusJsonValue;
 
 var MOTIVUS_PARAMS_PATH = "/motivus/params.json";
 var MOTIVUS_DATA_PATH = "/motivus/data.json";
@@ -70,83 +85,6 @@ function motivusSameKey(a, b) {
   }
   return true;
 }
-
-/** argv[1:] from the task's `arguments`: a list (one entry per argument) or a string split
- * like a shell does (whitespace separates; '...' and "..." group; backslash escapes). */
-function motivusArguments(args) {
-  if (args === undefined || args === null) {
-    return [];
-  }
-  if (Array.isArray(args)) {
-    return args.map(function (a) {
-      if (a !== null && typeof a === "object") {
-        throw new Error("arguments must be strings, numbers or booleans, got " + JSON.stringify(a));
-      }
-      return String(a);
-    });
-  }
-  if (typeof args !== "string") {
-    throw new Error("arguments must be a list or a string");
-  }
-  var out = [];
-  var cur = null;
-  var quote = null;
-  for (var i = 0; i < args.length; i++) {
-    var c = args.charAt(i);
-    if (quote === "'") {
-      if (c === "'") {
-        quote = null;
-      } else {
-        cur += c;
-      }
-    } else if (c === "\\" && i + 1 < args.length && (quote === null || /["\\$`]/.test(args.charAt(i + 1)))) {
-      cur = (cur === null ? "" : cur) + args.charAt(++i);
-    } else if (quote === '"') {
-      if (c === '"') {
-        quote = null;
-      } else {
-        cur += c;
-      }
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      cur = cur === null ? "" : cur;
-    } else if (/\s/.test(c)) {
-      if (cur !== null) {
-        out.push(cur);
-        cur = null;
-      }
-    } else {
-      cur = (cur === null ? "" : cur) + c;
-    }
-  }
-  if (quote !== null) {
-    throw new Error("arguments has an unterminated " + quote + " quote");
-  }
-  if (cur !== null) {
-    out.push(cur);
-  }
-  return out;
-}
-
-/** A guest path: absolute, no "." or ".." components. */
-function motivusGuestPath(path, what) {
-  if (typeof path !== "string" || path.charAt(0) !== "/") {
-    throw new Error(what + " path " + JSON.stringify(path) + " is not absolute");
-  }
-  var parts = path.split("/").filter(function (p) {
-    return p !== "";
-  });
-  parts.forEach(function (p) {
-    if (p === "." || p === "..") {
-      throw new Error(what + " path " + JSON.stringify(path) + " contains " + p);
-    }
-  });
-  if (parts.length === 0) {
-    throw new Error(what + " path " + JSON.stringify(path) + " names the root directory");
-  }
-  return "/" + parts.join("/");
-}
-
 function motivusWriteFile(FS, path, data) {
   var dir = path.substring(0, path.lastIndexOf("/"));
   if (dir) {
@@ -186,94 +124,8 @@ function motivusErrorText(e) {
   }
   return String(e);
 }
-
-/** The call `params = ["fn", arg, ...]` asks for, as a function of no arguments, or null when
- * main runs: params[0] names a function the wasm module exports, by its C name (`fn`, which
- * the glue calls `Module._fn`; a name that already starts with "_" may also be the glue's
- * name, `_fn`). The module's export list decides, not the glue's object: a build with
- * ASSERTIONS puts stubs and getters that abort on the names of runtime symbols it left out
- * (`Module._setNetworkCallback`). A program without main() must be called this way. */
-function motivusExportedCall(program, wasmExports, params) {
-  var name = Array.isArray(params) && typeof params[0] === "string" ? params[0] : null;
-  var fn = null;
-  if (name !== null && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) {
-    if (wasmExports.indexOf(name) >= 0) {
-      fn = motivusOwnFunction(program.module, "_" + name);
-    } else if (name.charAt(0) === "_" && wasmExports.indexOf(name.substring(1)) >= 0) {
-      fn = motivusOwnFunction(program.module, name);
-    }
-  }
-  if (fn === null) {
-    if (program.callMain === null) {
-      throw new Error("the program has no main(), so params must name a function it exports: " +
-        "[\"fn\", arg, ...]" + (name !== null ? " (it exports no " + JSON.stringify(name) + ")" : "") +
-        "; exported: " + (motivusExportedNames(program.module, wasmExports).join(", ") || "none"));
-    }
-    return null;
-  }
-  var args = params.slice(1).map(function (value, i) {
-    return motivusCArgument(program, name, value, i + 1);
-  });
-  return function () {
-    return fn.apply(null, args);
-  };
-}
-
-/** ``obj[key]`` when it is a function held as a plain value (not behind a getter). */
-function motivusOwnFunction(obj, key) {
-  var d = Object.getOwnPropertyDescriptor(obj, key);
-  return d && typeof d.value === "function" ? d.value : null;
-}
-
-/** The functions a task can call by name: the module's exports that the glue exposes, less
- * the runtime's own (names starting with "_", emscripten_*, dynCall_*). */
-function motivusExportedNames(exported, wasmExports) {
-  return wasmExports.filter(function (name) {
-    return !/^(_|emscripten_|dynCall_)/.test(name) && motivusOwnFunction(exported, "_" + name) !== null;
-  }).sort();
-}
-
-/** One argument of an exported-function call, as C takes it: numbers as they are, booleans as
- * 1/0, null as 0 (NULL), strings as a NUL-terminated UTF-8 copy on the program's stack. */
-function motivusCArgument(program, name, value, index) {
-  if (typeof value === "number") {
-    return value;
-  }
-  if (typeof value === "boolean") {
-    return value ? 1 : 0;
-  }
-  if (value === null) {
-    return 0;
-  }
-  if (typeof value === "string") {
-    if (program.stringOnStack === null) {
-      throw new Error("argument " + index + " of " + name + " is a string, but the program has no string " +
-        "helper to pass it (it never takes arguments in main)");
-    }
-    return program.stringOnStack(value);
-  }
-  throw new Error("argument " + index + " of " + name + " is " + JSON.stringify(value) +
-    ": a C function takes numbers, booleans, null and strings");
-}
-
-/** A C function's return value as JSON: numbers (an i64 as a number when exact, else a
- * decimal string), and null for void. */
-function motivusJsonValue(value) {
-  if (value === undefined || value === null) {
-    return null;
-  }
-  if (typeof value === "bigint") {
-    var n = Number(value);
-    return Number.isSafeInteger(n) ? n : value.toString();
-  }
-  if (typeof value === "number" && !isFinite(value)) {
-    return String(value);
-  }
-  return value;
-}
-
-/** Run one task body; resolves to {out, stdout, stderr, exitCode}. */
-function motivusRunC(task) {
+/** Run one task body with the program `glue`; resolves to {out, stdout, stderr, exitCode}. */
+function motivusRunC(glue, task) {
   if (task === null || typeof task !== "object" || Array.isArray(task)) {
     return Promise.reject(new Error("the task body is not an object"));
   }
@@ -312,19 +164,19 @@ function motivusRunC(task) {
       var entries = zipEntries || [];
       // The program's preloaded package (--preload-file), or the filesystem's entries.
       var dataPackage = null;
-      if (MOTIVUS_DATA_PACKAGE !== null) {
+      if (glue.dataPackage !== null) {
         if (zipEntries === null) {
-          throw new Error("this program preloads " + MOTIVUS_DATA_PACKAGE + " (--preload-file), and the task " +
+          throw new Error("this program preloads " + glue.dataPackage + " (--preload-file), and the task " +
             "has no data_link to get it from");
         }
         var files = entries.filter(function (entry) {
           return !entry.dir;
         });
         var found = files.filter(function (entry) {
-          return entry.name === MOTIVUS_DATA_PACKAGE;
+          return entry.name === glue.dataPackage;
         })[0] || (files.length === 1 ? files[0] : null);
         if (!found) {
-          throw new Error("the data zip holds no " + MOTIVUS_DATA_PACKAGE + ", the file package this program preloads");
+          throw new Error("the data zip holds no " + glue.dataPackage + ", the file package this program preloads");
         }
         dataPackage = found.data.buffer.slice(found.data.byteOffset, found.data.byteOffset + found.data.byteLength);
         entries = [];
@@ -335,7 +187,7 @@ function motivusRunC(task) {
         var program = null;
         var settings = {
           noInitialRun: true,
-          thisProgram: MOTIVUS_PROGRAM,
+          thisProgram: glue.name,
           print: function (line) {
             stdout.push(line);
           },
@@ -352,7 +204,7 @@ function motivusRunC(task) {
             reject(new Error("the program aborted before it ran: " + what));
           },
           onRuntimeInitialized: function () {
-            // Called from inside the glue's run(), possibly before motivusProgram returned.
+            // Called from inside the glue's run(), possibly before glue.start returned.
             Promise.resolve().then(function () {
               resolve([program, entries, wasmModule]);
             });
@@ -374,7 +226,7 @@ function motivusRunC(task) {
             return dataPackage;
           };
         }
-        program = motivusProgram(settings);
+        program = glue.start(settings);
       });
     })
     .then(function (got) {
@@ -479,4 +331,11 @@ function motivusRunC(task) {
     });
 }
 
-motivusServe(motivusRunC);
+/** Serve tasks with the program `glue`: the loader's entry point. */
+function motivusStartC(glue) {
+  motivusServe(function (task) {
+    return motivusRunC(glue, task);
+  });
+}
+
+module.exports = { motivusRunC: motivusRunC, motivusStartC: motivusStartC };
