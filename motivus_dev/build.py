@@ -27,11 +27,11 @@ from . import __version__
 from .config import ProjectConfig, load_config
 from .errors import BuildError, ConfigError, ToolchainError
 from .reporter import Reporter
+from .toolchain.kind import TOOLCHAIN_MODES, Executor
 
 if TYPE_CHECKING:
     from .toolchain.plan import BuildPlan
 
-TOOLCHAIN_MODES = ("auto", "docker", "host")
 #: Above this, a build warns about the package's size (the hosted marketplace takes 100 MB).
 PACKAGE_WARN_BYTES = 100 * 1000 * 1000
 STAMP = Path(".motivus") / "build-stamp.json"
@@ -181,23 +181,24 @@ def is_up_to_date(config: ProjectConfig, toolchain_ref: str) -> bool:
 # --------------------------------------------------------------------------- toolchain choice
 
 
-def choose_toolchain(mode: str) -> Tuple[str, str]:
-    """Where the compile step runs: ``("docker" | "host", why)``."""
+def choose_toolchain(mode: str) -> Tuple[Executor, str]:
+    """Where the build's steps run, and why."""
     from .toolchain.docker import engine_available
 
     if mode not in TOOLCHAIN_MODES:
         raise ToolchainError(f"--toolchain {mode!r} is not one of {', '.join(TOOLCHAIN_MODES)}")
-    if mode == "host":
-        return "host", "asked for with --toolchain host"
+    if mode == Executor.HOST.value:
+        return Executor.HOST, "asked for with --toolchain host"
     problem = engine_available()
     if problem is None:
-        return "docker", "a Docker engine is reachable" if mode == "auto" else "asked for with --toolchain docker"
-    if mode == "docker":
+        why = "a Docker engine is reachable" if mode == "auto" else "asked for with --toolchain docker"
+        return Executor.DOCKER, why
+    if mode == Executor.DOCKER.value:
         raise ToolchainError(
             f"--toolchain docker, but no Docker engine is reachable: {problem}",
             hint="start the engine (see 'motivus toolchain doctor'), or build with --toolchain host",
         )
-    return "host", f"no Docker engine is reachable ({problem})"
+    return Executor.HOST, f"no Docker engine is reachable ({problem})"
 
 
 def _check_host_tools(compiler: str) -> None:
@@ -244,15 +245,15 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
         return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
                            time.monotonic() - started)
     where, reason = choose_toolchain(toolchain)
-    if where == "host":
+    if where is Executor.HOST:
         _check_host_tools(config.build.compiler)
     names = output_names(config)
     # The last good package stays until a new one is complete: a failed or interrupted build
     # leaves build/ as it was (its stamp no longer matches the sources, so it is not taken for
     # current, and `motivus push` says so).
     plan = _plan(config, image_ref, where, offline)
-    reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where}: {reason})")
-    if where == "docker":
+    reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where.value}: {reason})")
+    if where is Executor.DOCKER:
         from .toolchain import docker as executor
     else:
         from .toolchain import host as executor  # type: ignore[no-redef]
@@ -277,7 +278,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     files = _built_files(config)
     stamp = {"fingerprint": fingerprint(config, image_ref), "outputs": {f.path.name: f.sha256 for f in files}}
     atomic_write(config.project_dir / STAMP, json.dumps(stamp, indent=1, sort_keys=True).encode())
-    return BuildResult(config, files, where, reason, False, time.monotonic() - started, warnings)
+    return BuildResult(config, files, where.value, reason, False, time.monotonic() - started, warnings)
 
 
 #: The host's bundle of trusted certificate authorities (Debian/Ubuntu, then Fedora's): the
@@ -285,16 +286,16 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
 CA_BUNDLES = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 
 
-def shared_cache(compiler: str, where: str) -> Path:
+def shared_cache(compiler: str, where: Executor) -> Path:
     """The user's cache that every project's builds share: crates downloaded once, tools
     built once. One per toolchain and executor: a wasm-bindgen CLI built in the image does
     not run on an older host's C library."""
     from .resources import cache_dir
 
-    return cache_dir() / "toolchains" / f"{compiler}-{where}"
+    return cache_dir() / "toolchains" / f"{compiler}-{where.value}"
 
 
-def _plan(config: ProjectConfig, image_ref: str, where: str, offline: bool) -> "BuildPlan":
+def _plan(config: ProjectConfig, image_ref: str, where: Executor, offline: bool) -> "BuildPlan":
     from .toolchain.images import host_script
     from .toolchain.plan import BuildInput, make_plan
 

@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .errors import MotivusError, UsageError
 from .errors import ToolchainError as ToolchainError_
+from .toolchain.kind import TOOLCHAIN_MODES
 from .toolchain.registry import LANGS
 
 # waterbear.CLUSTER_HOST, written out: importing the protocol package here would add about
@@ -234,7 +235,7 @@ def info(ctx: click.Context, field_name: Optional[str], as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--toolchain", "-t", type=click.Choice(["auto", "docker", "host"]), default="auto", show_default=True,
+@click.option("--toolchain", "-t", type=click.Choice(TOOLCHAIN_MODES), default="auto", show_default=True,
               help="Where to compile: the toolchain container, the host, or the container when an engine is reachable.")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
 @click.option("--offline", is_flag=True, envvar="MOTIVUS_OFFLINE",
@@ -287,7 +288,7 @@ def clean(ctx: click.Context) -> None:
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: CPU count].")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
               help="Deadline per case, in seconds (a case's own 'timeout' wins).")
-@click.option("--toolchain", "-t", type=click.Choice(["auto", "docker", "host"]), default="auto",
+@click.option("--toolchain", "-t", type=click.Choice(TOOLCHAIN_MODES), default="auto",
               show_default=True, help="Where to build when the package is stale.")
 @click.option("--package", "package", type=click.Path(exists=True, path_type=Path), metavar="PATH",
               help="Test this package instead of building: a NAME-VERSION.zip, or a directory with "

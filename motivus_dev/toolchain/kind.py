@@ -7,6 +7,7 @@ how the script's outputs become a package. The kinds are :mod:`.mvrc` and :mod:`
 from __future__ import annotations
 
 import abc
+import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,18 @@ def walk(root: Path, exclude: Iterable[Path] = ()) -> Iterator[Path]:
         )
         for name in sorted(filenames):
             yield current / name
+
+
+class Executor(enum.Enum):
+    """Where a build's steps run: in the toolchain's pinned image (a Docker engine), or
+    with the host's own tools. The same plan either way (:mod:`.plan`)."""
+
+    DOCKER = "docker"
+    HOST = "host"
+
+
+#: What ``--toolchain`` takes: an executor, or ``auto`` (the image when an engine answers).
+TOOLCHAIN_MODES: Tuple[str, ...] = ("auto", *(executor.value for executor in Executor))
 
 
 @dataclass(frozen=True)

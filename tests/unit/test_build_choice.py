@@ -9,6 +9,7 @@ import pytest
 from motivus_dev import build
 from motivus_dev.errors import ToolchainError
 from motivus_dev.toolchain import doctor
+from motivus_dev.toolchain.kind import Executor
 
 
 def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,15 +18,15 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_auto_uses_docker_when_an_engine_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("motivus_dev.toolchain.docker.engine_available", lambda: None)
-    assert build.choose_toolchain("auto") == ("docker", "a Docker engine is reachable")
-    assert build.choose_toolchain("docker")[0] == "docker"
-    assert build.choose_toolchain("host") == ("host", "asked for with --toolchain host")
+    assert build.choose_toolchain("auto") == (Executor.DOCKER, "a Docker engine is reachable")
+    assert build.choose_toolchain("docker")[0] is Executor.DOCKER
+    assert build.choose_toolchain("host") == (Executor.HOST, "asked for with --toolchain host")
 
 
 def test_auto_falls_back_to_the_host_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     no_engine(monkeypatch)
     where, why = build.choose_toolchain("auto")
-    assert where == "host" and "no Docker engine is reachable (cannot connect to the socket)" in why
+    assert where is Executor.HOST and "no Docker engine is reachable (cannot connect to the socket)" in why
 
 
 def test_docker_without_an_engine_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
