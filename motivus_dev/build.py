@@ -269,7 +269,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
 
     reporter.step("packaging")
     outputs = _package(config, plan.out_dir, reporter)
-    from .package import atomic_write, write_package
+    from .packing import atomic_write, write_package
 
     for kind, data in outputs.items():
         atomic_write(config.build_dir / names[kind], data)
@@ -336,7 +336,7 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
     outputs = {"wasm": packaged.wasm, "js": packaged.loader_js.encode("utf-8")}
     check_ascii_loader(outputs["js"], config.package_stem)
     if has_filesystem(config):
-        from .package import pack_filesystem, zip_entries
+        from .packing import pack_filesystem, zip_entries
         from .runtime.datalink import check_zip
         from .runtime.paths import UnsafeInputError
 

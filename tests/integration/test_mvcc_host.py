@@ -1,6 +1,6 @@
 """The mvcc toolchain on the host: the kit's mvcc toolchain (its decisions, then
 toolchains/mvcc/build.sh's compile and bundle steps) builds the C and C++ test programs
-(tests/data/c, tests/data/cpp) with Debian's emscripten, motivus_dev.package packs
+(tests/data/c, tests/data/cpp) with Debian's emscripten, motivus_dev.packing packs
 their filesystem, and the built loader runs in node worker_threads (eval: true) exactly as
 /work/shared/spec/worker-contract.md describes (tests/integration/mvcc_harness.js)."""
 
@@ -22,7 +22,7 @@ import pytest
 from reference_worker import check_ascii, run_reference
 
 from motivus_dev.errors import MotivusError
-from motivus_dev.package import pack_filesystem
+from motivus_dev.packing import pack_filesystem
 from motivus_dev.reporter import NullReporter
 from motivus_dev.toolchain import host
 from motivus_dev.toolchain.mvcc import MVCC

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.layout import PackageLayout
 from motivus_dev.marketplace.client.api import RegistryClient, redact
-from motivus_dev.package import atomic_write
+from motivus_dev.packing import atomic_write
 from motivus_dev.reporter import NullReporter, Reporter
 
 

@@ -1,4 +1,4 @@
-"""Deterministic packing (motivus_dev.package): same inputs give the same bytes, whatever the
+"""Deterministic packing (motivus_dev.packing): same inputs give the same bytes, whatever the
 file times, permissions, creation order or location; links and special files are refused."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Dict
 import pytest
 
 from motivus_dev.errors import PackageError
-from motivus_dev.package import (
+from motivus_dev.packing import (
     ZIP_DATE_TIME,
     atomic_write,
     pack_filesystem,
@@ -188,7 +188,7 @@ def test_an_entry_that_deflates_like_a_bomb_is_stored_so_honest_data_is_not_refu
     import io
     import zipfile
 
-    from motivus_dev.package import zip_entries
+    from motivus_dev.packing import zip_entries
     from motivus_dev.runtime.datalink import check_zip
 
     zeros = b"\0" * (10 << 20)
