@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "motivus.yml"
 LANGS_BY_COMPILER = {name: t.langs for name, t in TOOLCHAINS.items()}
+#: Toolchains the platform had that the kit does not (yet), and what the author should know.
+UNSUPPORTED_COMPILERS = {
+    "mvfc": "Fortran (the platform's mvfc) is not supported by the kit yet: there is no Fortran to "
+            "WebAssembly compiler in its toolchains",
+}
 METADATA_KEYS = METADATA_FIELDS  # the marketplace's rule, one place
 
 # Package names end up in file names (NAME-VERSION.zip) and URLs: keep them boring.
@@ -263,6 +268,10 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
         ("compiler", "source", "filesystem", "lang", "toolchain_version", "profile", "cflags", "ldflags"),
     )
     compiler = reader.string(build, "build.compiler", required=True) or ""
+    if compiler in UNSUPPORTED_COMPILERS:
+        raise reader.fail("build.compiler", f"is {compiler!r}: {UNSUPPORTED_COMPILERS[compiler]}",
+                          "port the algorithm to C/C++ (compiler: mvcc) or Rust (compiler: mvrc), or keep "
+                          "building it with the platform's own toolchain")
     if compiler not in NAMES:
         raise reader.fail(
             "build.compiler",

@@ -83,6 +83,12 @@ def test_unknown_compiler(tmp_path: Path) -> None:
     assert "'gcc'" in message and "mvrc" in message and "mvcc" in message
 
 
+def test_the_platforms_fortran_compiler_is_named_as_not_supported_with_the_way_out(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("mvrc", "mvfc"))
+    assert "'mvfc': Fortran (the platform's mvfc) is not supported by the kit yet" in message
+    assert "compiler: mvcc" in message and "compiler: mvrc" in message and "platform's own toolchain" in message
+
+
 @pytest.mark.parametrize("name", ["KMeans", "1kmeans", "k means", "k--means", "kmeans-", "a" * 65, "kmeans\n"])
 def test_invalid_package_name(tmp_path: Path, name: str) -> None:
     (tmp_path / "USAGE.md").write_text("x")
