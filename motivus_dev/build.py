@@ -251,6 +251,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     # The last good package stays until a new one is complete: a failed or interrupted build
     # leaves build/ as it was (its stamp no longer matches the sources, so it is not taken for
     # current, and `motivus push` says so).
+    config.toolchain.prepare_project(config.project_dir / config.build.source, config.package_version, reporter)
     plan = _plan(config, image_ref, where, offline)
     reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where.value}: {reason})")
     if where is Executor.DOCKER:

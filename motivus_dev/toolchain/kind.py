@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
+    from motivus_dev.reporter import Reporter
     from motivus_dev.toolchain.plan import BuildPlan
 
 # Directories that are never build inputs: outputs, caches, version control.
@@ -123,6 +124,12 @@ class Toolchain(abc.ABC):
     def guess_lang(self, source_dir: Path) -> str:
         """The language of a project whose motivus.yml names none (the first, by default)."""
         return self.langs[0]
+
+    def prepare_project(self, source_dir: Path, version: str, reporter: "Reporter") -> None:
+        """Before a build of the package ``version`` (motivus.yml): bring the project's own
+        files in line, as the language's tools would, and say what changed or disagrees
+        (nothing, by default)."""
+        return None
 
     def script_env(self, project_dir: Path, source_dir: Path, profile: str, lang: str,
                    exclude: Sequence[Path] = ()) -> Dict[str, str]:

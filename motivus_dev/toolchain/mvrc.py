@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, Iterator, Optional, Sequence
 
 from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.toolchain.kind import COMPILE, HostTool, Packaged, Step, Toolchain
 from motivus_dev.toolchain.loader import REUSABLE_MARK, ascii_escaped, assemble
 from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16_features, validate_module
+
+if TYPE_CHECKING:
+    from motivus_dev.reporter import Reporter
 
 #: The glue of ``--target no-modules`` defines this one name (0.2.108: ``let wasm_bindgen =
 #: (function(exports) {...})``; 0.2.106: ``let wasm_bindgen;`` then an assignment in a closure).
@@ -92,6 +95,45 @@ class Mvrc(Toolchain):
                     )
             if directory == project_dir:
                 break
+
+    def prepare_project(self, source_dir: Path, version: str, reporter: "Reporter") -> None:
+        """The crate's version is written twice, in Cargo.toml and motivus.yml (the package
+        is published as motivus.yml's): say so when they disagree. And a release bump
+        (``version`` in Cargo.toml) leaves Cargo.lock naming the old version, which the fetch
+        step's ``cargo fetch --locked`` refuses: update the crate's own entry, as ``cargo
+        update --workspace`` would, and nothing else (no dependency moves, no network)."""
+        import tomlkit
+
+        try:
+            manifest = tomlkit.parse((source_dir / "Cargo.toml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
+            return  # cargo says what is wrong with it, in its own words
+        package: Any = manifest.get("package")
+        name = package.get("name") if isinstance(package, dict) else None
+        crate_version = package.get("version") if isinstance(package, dict) else None
+        if not isinstance(name, str) or not isinstance(crate_version, str):
+            return  # a workspace root, or a version inherited from it: cargo's to resolve
+        if crate_version != version:
+            reporter.warning(f"Cargo.toml says version {crate_version}, motivus.yml {version}: the package is "
+                             f"built and published as {version}; bump both together")
+        lock = source_dir / "Cargo.lock"
+        try:
+            locked = tomlkit.parse(lock.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return  # the fetch step resolves one
+        except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
+            return  # cargo says what is wrong with it
+        entries: Any = locked.get("package")
+        own = [entry for entry in entries or () if isinstance(entry, dict)
+               and entry.get("name") == name and "source" not in entry]
+        if len(own) != 1 or own[0].get("version") == crate_version:
+            return
+        old = own[0]["version"]
+        own[0]["version"] = crate_version
+        from motivus_dev.packing import atomic_write
+
+        atomic_write(lock, tomlkit.dumps(locked).encode("utf-8"))
+        reporter.info(f"Cargo.lock: {name} {old} -> {crate_version} (the crate's own version; no dependency moved)")
 
     def script_env(self, project_dir: Path, source_dir: Path, profile: str, lang: str,
                    exclude: Sequence[Path] = ()) -> Dict[str, str]:

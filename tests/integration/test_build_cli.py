@@ -187,6 +187,26 @@ def test_the_crates_own_release_profile_stands(projects: Dict[str, Path]) -> Non
 
 
 
+@pytest.mark.docker
+def test_a_release_bump_builds_with_only_the_crates_own_lock_entry_moved(
+        projects: Dict[str, Path], tmp_path: Path) -> None:
+    """Every release bumps `version` in Cargo.toml and motivus.yml after a first build; the
+    fetch step's `cargo fetch --locked` refused the old lock."""
+    project = tmp_path / "bump"
+    shutil.copytree(projects["rust"], project, ignore=shutil.ignore_patterns(".motivus", "build"))
+    assert motivus("-C", str(project), "build", "--toolchain", "docker").exit_code == 0
+    lock = (project / "Cargo.lock").read_text()
+    for name in ("Cargo.toml", "motivus.yml"):
+        path = project / name
+        path.write_text(path.read_text().replace("0.0.1", "0.0.2", 1))
+    result = motivus("-C", str(project), "build", "--toolchain", "docker")
+    assert result.exit_code == 0, result.output
+    assert "Cargo.lock: kmrust 0.0.1 -> 0.0.2" in result.output
+    assert (project / "Cargo.lock").read_text() == lock.replace(
+        'name = "kmrust"\nversion = "0.0.1"', 'name = "kmrust"\nversion = "0.0.2"')
+    assert (project / "build" / "kmrust-0.0.2.wasm").is_file()
+
+
 def test_the_build_ships_only_what_tasks_will_accept(projects: Dict[str, Path]) -> None:
     """10 MB of zeros in filesystem/ builds and passes `motivus test` (it is stored, not
     deflated like a zip bomb); a filesystem the workers would refuse is refused by the build,
