@@ -124,6 +124,27 @@ def test_refuses_bad_data_and_bad_answers(tmp_path: Path) -> None:
     assert not (tmp_path / "kmeans").exists()
 
 
+def test_a_url_answer_must_be_an_http_address(tmp_path: Path) -> None:
+    result = new(tmp_path, "kmeans", "--defaults", "--data", "url=not a url")
+    assert result.exit_code == 4 and "url must be empty or an http(s) address" in result.output
+    result = new(tmp_path, "kmeans", "--defaults", "--data", "upstream_url=ftp://x")
+    assert result.exit_code == 4 and "upstream_url must be empty or an http(s) address" in result.output
+    assert not (tmp_path / "kmeans").exists()
+    assert new(tmp_path, "kmeans", "--defaults", "--no-git", "--data", "url=https://example.org/k").exit_code == 0
+
+
+@pytest.mark.parametrize("lang", ["rust", "c", "cpp"])
+def test_what_the_kit_and_the_driver_write_is_ignored_and_the_lock_is_not(tmp_path: Path, lang: str) -> None:
+    assert new(tmp_path, "kmeans", "--lang", lang, "--defaults").exit_code == 0
+    project = tmp_path / "kmeans"
+    written = ["build/kmeans-0.0.1.wasm", ".motivus/cache/x", ".env", ".motivus-logs/run.log"]
+    written += ["target/release/x"] if lang == "rust" else ["results/labels.txt"]
+    ignored = subprocess.run(["git", "check-ignore", *written], cwd=project, capture_output=True, text=True)
+    assert ignored.stdout.split() == written
+    kept = subprocess.run(["git", "check-ignore", "Cargo.lock", "src/main.c"], cwd=project, capture_output=True)
+    assert kept.returncode == 1  # neither is ignored: commit the lock (docs/rust.md)
+
+
 def _git(project: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True)
     return done.stdout
