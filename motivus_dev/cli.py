@@ -416,7 +416,7 @@ def push(ctx: click.Context, registry: Optional[str], dry_run: bool, as_json: bo
         console.print(f"dry run: {result.name} {result.version} would go to {result.registry_url}")
     else:
         console.print(f"[green]published[/] {result.name} {result.version} to {result.registry_url}"
-                      f" (sha256 {result.package_sha256})")
+                      f" (version id {result.version_id}, sha256 {result.package_sha256})")
 
 
 @main.group()

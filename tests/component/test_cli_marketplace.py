@@ -215,6 +215,7 @@ def test_push_plain_output_says_what_was_published(project: Path, server: Runnin
     )
     assert result.exit_code == 0, result.output
     assert f"published {NAME} {VERSION}" in result.stdout
+    assert result.output.count("published") == 1, result.output  # one line says it, on stdout or stderr
     assert seed.alice not in result.output
     assert [v["name"] for v in published_versions(server, seed.app)] == [VERSION]
 

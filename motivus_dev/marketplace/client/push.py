@@ -371,4 +371,3 @@ def _push_with(
         raise MarketplaceError(f"pushing {name} {version}: the marketplace's answer has no version id")
     result.version_id = data["id"]
     result.location = response.headers.get("location")
-    reporter.info(f"published {name} {version} (version id {result.version_id})")
