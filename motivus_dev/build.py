@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import __version__
 from .config import ProjectConfig, load_config
@@ -30,6 +30,7 @@ from .reporter import Reporter
 from .toolchain.kind import TOOLCHAIN_MODES, Executor
 
 if TYPE_CHECKING:
+    from .toolchain.doctor import Check
     from .toolchain.plan import BuildPlan
 
 #: Above this, a build warns about the package's size (the hosted marketplace takes 100 MB).
@@ -163,10 +164,13 @@ def toolchain_ref(config: ProjectConfig) -> str:
     return f"{image.repository}:{pinned_version}" if pinned_version else image.ref
 
 
-def is_up_to_date(config: ProjectConfig, toolchain_ref: str) -> bool:
-    """True when build/ holds intact outputs of exactly the current inputs."""
+def is_up_to_date(config: ProjectConfig, toolchain_ref: str, builder: Optional[str] = None) -> bool:
+    """True when build/ holds intact outputs of exactly the current inputs (and, given
+    ``builder``, built by that toolchain: see :func:`builder_identity`)."""
     stamp = _read_stamp(config)
     if not stamp or stamp.get("fingerprint") != fingerprint(config, toolchain_ref):
+        return False
+    if builder is not None and stamp.get("builder") != builder:
         return False
     outputs = stamp.get("outputs")
     if not isinstance(outputs, dict) or set(outputs) != set(output_names(config).values()):
@@ -176,6 +180,18 @@ def is_up_to_date(config: ProjectConfig, toolchain_ref: str) -> bool:
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             return False
     return True
+
+
+def builder_identity(config: ProjectConfig, where: Executor, image_ref: str,
+                     host_checks: Sequence["Check"] = ()) -> str:
+    """What builds the package, for its stamp: the image and its id (a rebuilt image has
+    another), or the host tools and their versions. A package another toolchain built is
+    not up to date: its bytes differ (the host's emcc 3.1.6 against the image's 3.1.69)."""
+    if where is Executor.DOCKER:
+        from .toolchain.docker import image_id
+
+        return f"docker {image_ref} {image_id(image_ref) or '(not on this machine yet)'}"
+    return "host " + "; ".join(f"{check.name}: {check.detail}" for check in host_checks)
 
 
 # --------------------------------------------------------------------------- toolchain choice
@@ -195,16 +211,18 @@ def choose_toolchain(mode: str) -> Tuple[Executor, str]:
         return Executor.DOCKER, why
     if mode == Executor.DOCKER.value:
         raise ToolchainError(
-            f"--toolchain docker, but no Docker engine is reachable: {problem}",
+            f"--toolchain docker, but {problem}",
             hint="start the engine (see 'motivus toolchain doctor'), or build with --toolchain host",
         )
-    return Executor.HOST, f"no Docker engine is reachable ({problem})"
+    return Executor.HOST, problem
 
 
-def _check_host_tools(compiler: str) -> None:
+def _check_host_tools(compiler: str) -> List["Check"]:
+    """The host tools' checks (names and versions); raises when one is missing."""
     from .toolchain.doctor import check_host_tools
 
-    missing = [c for c in check_host_tools(toolchains=[compiler]) if not c.ok]
+    checks = check_host_tools(toolchains=[compiler])
+    missing = [c for c in checks if not c.ok]
     if missing:
         fixes = sorted({c.fix_command for c in missing if c.fix_command})
         raise ToolchainError(
@@ -213,6 +231,7 @@ def _check_host_tools(compiler: str) -> None:
             hint="start a Docker engine (motivus toolchain doctor), or install the host tools: "
             + (" && ".join(fixes) or "motivus toolchain install --host"),
         )
+    return checks
 
 
 # --------------------------------------------------------------------------- the build
@@ -241,12 +260,15 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     image_ref = toolchain_ref(config)
     if config.build.filesystem is not None and not has_filesystem(config):
         reporter.warning(f"build.filesystem is ignored for {config.build.compiler}: its packages have no filesystem")
-    if not force and is_up_to_date(config, image_ref):
+    where, reason = choose_toolchain(toolchain)
+    host_checks = _check_host_tools(config.build.compiler) if where is Executor.HOST else []
+    builder = builder_identity(config, where, image_ref, host_checks)
+    if not force and is_up_to_date(config, image_ref, builder):
         return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
                            time.monotonic() - started)
-    where, reason = choose_toolchain(toolchain)
-    if where is Executor.HOST:
-        _check_host_tools(config.build.compiler)
+    if where is Executor.HOST and toolchain == "auto":
+        reporter.warning(f"{reason}: building with the host's own tools, whose bytes differ from the pinned "
+                         "image's (--toolchain docker never falls back)")
     names = output_names(config)
     # The last good package stays until a new one is complete: a failed or interrupted build
     # leaves build/ as it was (its stamp no longer matches the sources, so it is not taken for
@@ -277,7 +299,10 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     write_package(config.build_dir, config.name, config.package_version,
                   {names[kind]: data for kind, data in sorted(outputs.items())})
     files = _built_files(config)
-    stamp = {"fingerprint": fingerprint(config, image_ref), "outputs": {f.path.name: f.sha256 for f in files}}
+    if where is Executor.DOCKER:  # the image may have been built or pulled by this build
+        builder = builder_identity(config, where, image_ref)
+    stamp = {"fingerprint": fingerprint(config, image_ref), "builder": builder,
+             "outputs": {f.path.name: f.sha256 for f in files}}
     atomic_write(config.project_dir / STAMP, json.dumps(stamp, indent=1, sort_keys=True).encode())
     return BuildResult(config, files, where.value, reason, False, time.monotonic() - started, warnings)
 

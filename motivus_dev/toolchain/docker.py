@@ -15,7 +15,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Set
 
 from motivus_dev.errors import ToolchainError
 from motivus_dev.reporter import Reporter
@@ -48,16 +48,43 @@ def _sdk() -> Any:
     return docker
 
 
+def engine_address() -> str:
+    """Where the SDK looks for the engine: ``DOCKER_HOST`` when set, else the local socket."""
+    host = os.environ.get("DOCKER_HOST")
+    return f"DOCKER_HOST={host}" if host else "unix:///var/run/docker.sock"
+
+
+def _why_no_engine(exc: BaseException) -> str:
+    """The reason an engine did not answer, in words: the SDK's message is a chain of
+    requests' and urllib3's exception reprs (``('Connection aborted.', FileNotFoundError(2,
+    ...))``); the OS error inside says it plainly."""
+    seen: Set[int] = set()
+    pending: List[Optional[BaseException]] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, FileNotFoundError):
+            return f"nothing at {engine_address()} (no such socket)"
+        if isinstance(error, ConnectionRefusedError):
+            return f"nothing listens at {engine_address()}"
+        if isinstance(error, PermissionError):
+            return f"no permission to use {engine_address()} (join the docker group, or run as root)"
+        pending += [arg for arg in getattr(error, "args", ()) if isinstance(arg, BaseException)]
+        pending += [error.__cause__, error.__context__]
+    text = " ".join(str(exc).split())
+    return f"{engine_address()}: {text[:200]}"
+
+
 def client() -> "docker_sdk.DockerClient":
     """A client for the engine in the environment (DOCKER_HOST or the default socket)."""
     sdk = _sdk()
     try:
         cli = sdk.from_env(timeout=int(os.environ.get("MOTIVUS_DOCKER_TIMEOUT", "60")))
         cli.ping()
-    except sdk.errors.DockerException as exc:
-        raise ToolchainError(f"no Docker engine answers: {exc}", hint=engine_hint()) from exc
-    except (OSError, ConnectionError) as exc:  # requests' errors derive from OSError
-        raise ToolchainError(f"no Docker engine answers: {exc}", hint=engine_hint()) from exc
+    except (sdk.errors.DockerException, OSError, ConnectionError) as exc:  # requests' errors are OSErrors
+        raise ToolchainError(f"no Docker engine answers: {_why_no_engine(exc)}", hint=engine_hint()) from exc
     return cli
 
 
@@ -342,6 +369,20 @@ def image_present(ref: str, docker_client: Optional["docker_sdk.DockerClient"] =
     except sdk.errors.DockerException as exc:
         raise ToolchainError(f"cannot inspect the image {ref}: {exc}", hint=engine_hint()) from exc
     return True
+
+
+def image_id(ref: str) -> Optional[str]:
+    """The id (content digest) of the image ``ref`` on the engine, or None when it has none."""
+    sdk = _sdk()
+    cli = client()
+    try:
+        return str(cli.images.get(ref).id)
+    except sdk.errors.ImageNotFound:
+        return None
+    except sdk.errors.DockerException as exc:
+        raise ToolchainError(f"cannot inspect the image {ref}: {exc}", hint=engine_hint()) from exc
+    finally:
+        cli.close()
 
 
 def build_context_files(toolchain: str, toolchain_root: Path) -> Dict[str, Path]:

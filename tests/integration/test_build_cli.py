@@ -207,6 +207,26 @@ def test_a_release_bump_builds_with_only_the_crates_own_lock_entry_moved(
     assert (project / "build" / "kmrust-0.0.2.wasm").is_file()
 
 
+@pytest.mark.docker
+def test_a_package_another_toolchain_built_is_rebuilt_and_a_fallback_says_why(
+        projects: Dict[str, Path], tmp_path: Path) -> None:
+    project = tmp_path / "switch"
+    shutil.copytree(projects["c"], project, ignore=shutil.ignore_patterns(".motivus", "build"))
+    assert motivus("-C", str(project), "build", "--toolchain", "docker").exit_code == 0
+    assert "up to date" in motivus("-C", str(project), "build", "--toolchain", "docker").output
+    gone = {"DOCKER_HOST": "unix:///nonexistent"}
+    fallback = CliRunner().invoke(main, ["-C", str(project), "build"], env=gone)
+    assert fallback.exit_code == 0, fallback.output
+    assert "up to date" not in fallback.output  # the image's package is not the host's
+    assert ("no Docker engine answers: nothing at DOCKER_HOST=unix:///nonexistent (no such socket): building "
+            "with the host's own tools, whose bytes differ") in " ".join(fallback.output.split())
+    assert "Traceback" not in fallback.output and "FileNotFoundError" not in fallback.output
+    back = motivus("-C", str(project), "build")  # the engine answers again: the image builds it anew
+    assert back.exit_code == 0 and "up to date" not in back.output and "docker" in back.output
+    never = CliRunner().invoke(main, ["-C", str(project), "build", "--toolchain", "docker", "--force"], env=gone)
+    assert never.exit_code != 0 and "--toolchain docker, but no Docker engine answers" in never.output
+
+
 def test_the_build_ships_only_what_tasks_will_accept(projects: Dict[str, Path]) -> None:
     """10 MB of zeros in filesystem/ builds and passes `motivus test` (it is stored, not
     deflated like a zip bomb); a filesystem the workers would refuse is refused by the build,
