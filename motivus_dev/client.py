@@ -32,6 +32,7 @@ from motivus_dev.envfile import read_dotenv
 from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
 from motivus_dev.taskbody import TaskBody
 from motivus_dev.taskbody import check as check_body_shape
+from motivus_dev.taskoutput import failure_excerpt, failure_hint
 from motivus_dev.waterbear import CLUSTER_HOST, ClientSession, HandshakeRefused, Joined, ResultEvent, result_files
 from motivus_dev.waterbear.frames import Send, heartbeat
 
@@ -53,16 +54,22 @@ class TaskDefinitionError(ConfigError):
 
 
 class TaskFailedError(RuntimeFailure):
-    """A task ran and failed; ``stderr`` holds the worker's explanation."""
+    """A task ran and failed. ``stderr``/``stdout`` are the task's whole output; the message
+    keeps the start and the end of a long stderr and any Rust panic in it (location and
+    message), with a hint when a panic came without its message.
+
+    Two exit codes, not to be confused: ``task_exit_code`` is the task's own (the loader's
+    ``exitCode``: 1 for a failure, 134 for a trap, what ``main`` returned), and
+    ``exit_code``, as on every error of the kit, is the status a command exits with for
+    this class of error (8, a failure at run time)."""
 
     def __init__(self, task_id: str, stderr: str, stdout: str = "", exit_code: Optional[int] = None) -> None:
-        tail = stderr.strip()[-2000:] or "(no stderr)"
-        super().__init__(f"task {task_id} failed:\n{tail}")
+        super().__init__(f"task {task_id} failed:\n{failure_excerpt(stderr) or '(no stderr)'}",
+                         hint=failure_hint(stderr))
         self.task_id = task_id
         self.stderr = stderr
         self.stdout = stdout
-        # not `exit_code`: that attribute is the CLI's exit status for every MotivusError
-        self.worker_exit_code = exit_code
+        self.task_exit_code = exit_code
 
 
 def local_link(link: Optional[str]) -> Optional[str]:

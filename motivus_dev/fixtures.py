@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from .errors import ConfigError
 from .resources import doc
 from .taskbody import TaskBody
+from .taskoutput import failure_hint
 
 CASE_KEYS = ("name", "params", "arguments", "preload_files", "result_files", "timeout", "expect")
 EXPECT_KEYS = ("data", "match", "tolerance", "rel_tolerance", "stdout", "stderr", "result_files",
@@ -285,6 +286,9 @@ def judge(case: Case, outcome: Outcome) -> Verdict:
     elif outcome.failed:
         reason = outcome.error or f"exit code {outcome.exit_code}"
         problems.append(f"the task failed ({reason}); stderr:\n{_indent(outcome.stderr)}")
+        hint = failure_hint(outcome.stderr)
+        if hint is not None:
+            problems.append(f"hint: {hint}")
     if expect.exit_code is not None and outcome.exit_code != expect.exit_code:
         problems.append(f"expected exit code {expect.exit_code}, got {outcome.exit_code}")
     if expect.has_data and not (expects_failure and outcome.failed and outcome.data is None):

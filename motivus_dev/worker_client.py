@@ -20,6 +20,7 @@ from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import WorkerPool
 from motivus_dev.runtime.task import TaskResult, TaskSpec
+from motivus_dev.taskoutput import failure_summary
 from motivus_dev.waterbear import CLUSTER_HOST, encode_body_json
 from motivus_dev.waterbear.frames import Send, result_payload
 from motivus_dev.waterbear.worker import HEARTBEAT_SECONDS, AbortTask, Refused, RunTask, WorkerSession
@@ -211,10 +212,10 @@ class ClusterWorker:
         else:
             self.stats.failed += 1
         seconds = time.monotonic() - started
-        why = (result.error or result.stderr_text).strip().splitlines()
+        why = failure_summary(result.error or result.stderr_text)
         self.reporter.info(
             f"task {event.tid[:8]} {'done' if result.ok else 'failed'} in {seconds:.1f} s"
-            + ("" if result.ok or not why else f": {why[-1]}")
+            + ("" if result.ok or not why else f": {why}")
         )
         # The platform's worker sends the loader's message, body encoded, plus the tid.
         payload = result_payload(None, encode_body_json(result.body_json), result.stdout, result.stderr,

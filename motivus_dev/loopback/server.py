@@ -27,6 +27,7 @@ from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import PoolStats, WorkerPool
 from motivus_dev.runtime.task import TaskSpec
+from motivus_dev.taskoutput import failure_summary
 from motivus_dev.waterbear import (
     Close,
     Send,
@@ -348,8 +349,8 @@ class LoopbackServer:
         result = await self.pool.run(spec, label=ref[:8])
         line = f"task {ref[:8]} {'done' if result.ok else 'failed'} in {result.duration:.2f} s"
         if not result.ok:
-            why = (result.error or result.stderr_text).strip().splitlines()
-            line += f" (exit code {result.exit_code})" + (f": {why[-1][:300]}" if why else "")
+            why = failure_summary(result.error or result.stderr_text)
+            line += f" (exit code {result.exit_code})" + (f": {why}" if why else "")
         self.reporter.info(line)
         payload = result_payload(ref, encode_body_json(result.body_json), result.stdout, result.stderr,
                                  result.exit_code, result.error)

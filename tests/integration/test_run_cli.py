@@ -154,6 +154,46 @@ def test_loopback_serves_the_seed_driver_and_stops_cleanly(
     assert "loopback stopped" in (loopback_process.stderr.read() if loopback_process.stderr else "")
 
 
+PANICKING_DRIVER = """
+import asyncio, sys
+from motivus.client import Client
+from motivus_dev.client import TaskFailedError
+
+async def main():
+    motivus = await Client.connect()
+    task = motivus.call_async({"wasm_path": "build/kmrust-0.0.1.wasm", "loader_path": "build/kmrust-0.0.1.js",
+                               "params": [[["x" * 5000]], 2]})
+    try:
+        await motivus.select_task(task)
+    except TaskFailedError as exc:
+        print(str(exc))
+        print("task exit code", exc.task_exit_code)
+
+asyncio.run(main())
+"""
+
+
+def test_a_long_panic_keeps_its_location_in_the_driver_and_the_loopback_log(
+    projects: Dict[str, Path], loopback_process: subprocess.Popen
+) -> None:
+    """The template's main panics on a point that is not numbers; serde's message quotes the
+    5,000-character input, and the panic's location came first: keeping only the last 2,000
+    characters of stderr cut it off."""
+    assert loopback_process.stdout is not None
+    uri = loopback_process.stdout.readline().strip().split("=", 1)[1]
+    driver = subprocess.run([sys.executable, "-c", PANICKING_DRIVER], cwd=projects["rust"],
+                            env={**os.environ, "WEBSOCKET_URI": uri}, capture_output=True, text=True, timeout=120)
+    assert driver.returncode == 0, driver.stderr
+    said = driver.stdout
+    assert re.search(r"panicked at src/lib\.rs:\d+:\d+:", said), said
+    assert "params[0] must be a list of points, each a list of numbers" in said and "invalid type: string" in said
+    assert "task exit code 1" in said and len(said) < 4000
+    loopback_process.send_signal(signal.SIGINT)
+    assert loopback_process.wait(timeout=20) == 0
+    log = loopback_process.stderr.read() if loopback_process.stderr else ""
+    assert re.search(r"failed .*: panicked at src/lib\.rs:\d+:\d+: params\[0\] must be a list of points", log), log
+
+
 def test_driver_without_loopback_gets_a_clear_error(projects: Dict[str, Path]) -> None:
     env = {**os.environ, "WEBSOCKET_URI": "ws://127.0.0.1:9/client_socket/websocket"}
     driver = subprocess.run([sys.executable, "driver.py"], cwd=projects["rust"], env=env,
