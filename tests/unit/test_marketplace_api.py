@@ -35,7 +35,8 @@ def test_registry_urls_are_normalised() -> None:
 
 
 def test_registry_url_from_env_precedence() -> None:
-    assert registry_url_from_env({}) == DEFAULT_REGISTRY_URL
+    # the platform's hosted marketplace (../shared/spec/marketplace-api.md)
+    assert registry_url_from_env({}) == DEFAULT_REGISTRY_URL == "https://marketplace.api.motivus.cl"
     assert registry_url_from_env({"ALGORITHM_REPO_HOST": "localhost:4000"}) == "http://localhost:4000"
     env = {"ALGORITHM_REPO_HOST": "localhost:4000", "MOTIVUS_MARKETPLACE_URL": "https://m.example/"}
     assert registry_url_from_env(env) == "https://m.example"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
 #: The hosted marketplace (marketplace-api.md); used when nothing else is configured.
-DEFAULT_REGISTRY_URL = "https://marketplace.client.api.motivus.cl"
+DEFAULT_REGISTRY_URL = "https://marketplace.api.motivus.cl"
 ALGORITHMS_PATH = "/api/package_registry/algorithms/"
 REGISTRY_URL_VAR = "MOTIVUS_MARKETPLACE_URL"
 REPO_HOST_VAR = "ALGORITHM_REPO_HOST"  # host:port, as the published 2.4.0 client reads it
