@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from motivus_dev.envfile import read_dotenv
-from motivus_dev.errors import ConfigError, MarketplaceError, ProtocolError, RuntimeFailure
+from motivus_dev.errors import ConfigError, MarketplaceError, MotivusError, ProtocolError, RuntimeFailure
 from motivus_dev.taskbody import TaskBody
 from motivus_dev.taskbody import check as check_body_shape
 from motivus_dev.taskoutput import failure_excerpt, failure_hint
@@ -113,11 +113,29 @@ def resolve_algorithm(name: str, version: str, token: str) -> Dict[str, Optional
 
     try:
         resolved = resolve(registry, token, name, version, cache_dir() / "algorithms")
+    except api.RegistryUnreachable as exc:
+        if not (os.environ.get(api.REGISTRY_URL_VAR) or os.environ.get(api.REPO_HOST_VAR)):
+            exc.hint = (f"{api.REGISTRY_URL_VAR} is not set, so the platform's marketplace was asked: set it to "
+                        "your registry's URL (`motivus marketplace serve` prints it), or run a package you built "
+                        "with wasm_path and loader_path")
+        raise
     except MarketplaceError:
         raise
     except Exception as exc:  # a foreign error from the resolver: translate at the boundary
         raise MarketplaceError(f"cannot resolve algorithm {name!r} {version!r}: {exc}") from exc
     return _normalize_resolved(resolved, name, version)
+
+
+def _for_the_driver(exc: BaseException) -> BaseException:
+    """An expected error as a driver script shows it when it does not catch it: raised
+    where the driver awaits the task, with no frames of the client's machinery and no
+    chain of the foreign errors behind it (the message already names the problem and the
+    fix). A bug of ours keeps its whole traceback."""
+    if isinstance(exc, MotivusError):
+        exc.__cause__ = None
+        exc.__suppress_context__ = True
+        return exc.with_traceback(None)
+    return exc
 
 
 def _normalize_resolved(resolved: Any, name: str, version: str) -> Dict[str, Optional[str]]:
@@ -184,19 +202,19 @@ class Client:
         hint = "start a local server with `motivus loopback` and export the WEBSOCKET_URI it prints"
         try:
             self.websocket = await websockets.connect(target, max_size=None, compression=None)
-        except InvalidURI as exc:
+        except InvalidURI:
             raise ClientConnectionError(
                 f"WEBSOCKET_URI {self.uri!r} is not a websocket URI",
                 hint="it looks like ws://localhost:7070/client_socket/websocket",
-            ) from exc
+            ) from None  # the message says it all; a driver's traceback stays short (the cause: __context__)
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
-            raise ClientConnectionError(f"cannot connect to {self.uri}: {exc}", hint=hint) from exc
+            raise ClientConnectionError(f"cannot connect to {self.uri}: {exc}", hint=hint) from None
         try:
             await self._handshake()
         except ConnectionClosed as exc:
             raise ClientConnectionError(
                 f"{self.uri} closed the connection during the handshake: {exc}", hint=hint
-            ) from exc
+            ) from None
         except BaseException:
             await self.websocket.close()
             raise
@@ -228,7 +246,7 @@ class Client:
                 events = self.session.receive(await self._recv_json())
             except HandshakeRefused as exc:
                 if exc.reason == "unauthorized":
-                    raise UnauthorizedError(exc.message, hint="check APPLICATION_TOKEN (environment or .env)") from exc
+                    raise UnauthorizedError(exc.message, hint="check APPLICATION_TOKEN (environment or .env)") from None
                 raise
 
     async def _heartbeat(self) -> None:
@@ -388,7 +406,7 @@ class Client:
                 future.set_exception(ClientConnectionError(f"task {ref} not sent: the connection closed ({exc})"))
         except Exception as exc:  # resolution errors belong to this task's future
             if not future.done():
-                future.set_exception(exc)
+                future.set_exception(_for_the_driver(exc))
 
     def select_task(self, task_id: str) -> "asyncio.Future[Any]":
         """The task's future: awaiting it gives the algorithm's ``data``."""

@@ -16,7 +16,6 @@ import pytest
 
 from motivus_dev.client import Client, TaskDefinitionError, load_settings
 from motivus_dev.envfile import read_dotenv
-from motivus_dev.errors import MarketplaceError, MotivusError
 from motivus_dev.loopback.server import LoopbackServer
 from motivus_dev.runtime.pool import WorkerPool
 
@@ -49,29 +48,6 @@ def test_read_file_and_bad_definitions(tmp_path: Path) -> None:
             client.call_async({"params": [1]})
         with pytest.raises(TaskDefinitionError, match="cannot read"):
             client.call_async({"wasm_path": str(tmp_path / "no.wasm"), "loader_path": str(tmp_path / "f.bin")})
-
-    asyncio.run(go())
-
-
-def test_algorithm_resolution_goes_through_the_marketplace_hook(tmp_path: Path) -> None:
-    helpers.need_node()
-
-    async def go() -> None:
-        pool = WorkerPool(1, 20.0, 512)
-        await pool.start()
-        server = LoopbackServer(pool, "127.0.0.1", 0)
-        await server.start()
-        try:
-            client = await Client.connect(server.url, "t")
-            task = client.call_async({"algorithm": "kmeans", "algorithm_version": "0.0.1", "params": [1]})
-            try:
-                await client.select_task(task)
-            except MotivusError as exc:
-                # without the marketplace module, or without a reachable registry: a clear error
-                assert "kmeans" in str(exc) or isinstance(exc, MarketplaceError)
-            await client.close()
-        finally:
-            await server.close()
 
     asyncio.run(go())
 

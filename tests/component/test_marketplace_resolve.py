@@ -3,17 +3,25 @@ cache by hash, refusal of tampered bytes, clear errors for unknown names and ver
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 from marketplace_helpers import TINY_LOADER, RunningServer, Seed, build_package, data_zip, minimal_wasm
 
+from motivus_dev.client import resolve_algorithm
 from motivus_dev.errors import MarketplaceError
+from motivus_dev.loopback.server import LoopbackServer
+from motivus_dev.marketplace.client import api
 from motivus_dev.marketplace.client.push import push
 from motivus_dev.marketplace.client.resolve import resolve
 from motivus_dev.reporter import NullReporter, RecordingReporter
+from motivus_dev.runtime.pool import WorkerPool
 
 
 class Downloads:
@@ -114,3 +122,56 @@ def test_resolve_errors(registry: tuple, tmp_path: Path) -> None:
     with pytest.raises(MarketplaceError, match="no download URLs"):
         resolve(server.url, seed.alice, "algo", "0.0.1", cache)
     assert resolve(server.url, seed.app, "algo", "latest", cache).version == "0.0.2"
+
+
+UNKNOWN_VERSION_DRIVER = textwrap.dedent("""
+    import asyncio
+    from motivus.client import Client
+
+    async def main():
+        motivus = await Client.connect()
+        task = motivus.call_async({"algorithm": "algo", "algorithm_version": "9.9.9", "params": []})
+        print(await motivus.select_task(task))
+
+    asyncio.run(main())
+""")
+
+
+def test_a_driver_that_does_not_catch_an_unknown_version_ends_in_that_one_line(
+        registry: tuple, tmp_path: Path) -> None:
+    """The message was right, after 30 lines of the client's and the resolver's frames."""
+    server, seed, _, _ = registry
+
+    async def go() -> tuple:
+        pool = WorkerPool(1, 20.0, 512)
+        await pool.start()
+        loopback = LoopbackServer(pool, "127.0.0.1", 0)
+        await loopback.start()
+        try:
+            env = dict(os.environ, WEBSOCKET_URI=loopback.url, MOTIVUS_MARKETPLACE_URL=server.url,
+                       APPLICATION_TOKEN=seed.app, MOTIVUS_CACHE_DIR=str(tmp_path / "cache"))
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-c", UNKNOWN_VERSION_DRIVER, env=env,
+                                                        stderr=asyncio.subprocess.PIPE, cwd=str(tmp_path))
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            return proc.returncode, err.decode()
+        finally:
+            await loopback.close()
+
+    code, err = asyncio.run(go())
+    lines = err.strip().splitlines()
+    assert code == 1 and lines[0] == "Traceback (most recent call last):", err
+    assert lines[-2].startswith("motivus_dev.errors.MarketplaceError: algorithm 'algo' has no version '9.9.9'")
+    assert lines[-2].endswith("(published versions: 0.0.1, 0.0.2)") and lines[-1].strip().startswith("hint: ")
+    assert "The above exception" not in err and "During handling" not in err
+    assert "marketplace/client" not in err and len(lines) < 25, err
+
+
+def test_no_registry_setting_names_the_variable_to_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(api.REGISTRY_URL_VAR, raising=False)
+    monkeypatch.delenv(api.REPO_HOST_VAR, raising=False)
+    monkeypatch.setenv("MOTIVUS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(api, "DEFAULT_REGISTRY_URL", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(api.RegistryUnreachable) as info:
+        resolve_algorithm("algo", "0.0.1", "token")
+    assert "cannot reach the marketplace at http://127.0.0.1:9" in info.value.message
+    assert info.value.hint is not None and "MOTIVUS_MARKETPLACE_URL is not set" in info.value.hint
