@@ -48,7 +48,17 @@ def _set_flag(name: str) -> Any:
 
 class MotivusCommand(click.Command):
     """Every command takes -q (warnings, errors and results only) and -v (the tools' own
-    output too), as CI logs and terminals need."""
+    output too), as CI logs and terminals need; they, and --json, may also come before the
+    command (``motivus -q build``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        state = ctx.find_object(State)
+        if state is not None and state.json and not any(param.name == "as_json" for param in self.params):
+            path = " ".join(["motivus", *ctx.command_path.split()[1:]])
+            raise UsageError(f"--json: `{path}` has no JSON output",
+                             hint="--json is on build, test, info, push, toolchain list, toolchain doctor "
+                                  "and toolchain push")
+        return super().invoke(ctx)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -63,10 +73,24 @@ class MotivusCommand(click.Command):
                                             help="Also the output of the tools the command runs."))
 
 
+def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """``--json`` after the command, or before it (``motivus --json build``): either sets it."""
+    state = ctx.find_object(State)
+    if state is None:
+        return value
+    state.json = state.json or value
+    return state.json
+
+
 def json_option(fn: Any) -> Any:
     """``--json``: one JSON document on stdout, for success and failure alike."""
-    return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_set_flag("json"),
+    return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_json_flag,
                         help="Print the result (or the error) as one JSON document on stdout, for CI.")(fn)
+
+
+def examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: examples, kept as written (``\\b`` stops rewrapping)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def unsandboxed_option(fn: Any) -> Any:
@@ -129,9 +153,15 @@ def _state(ctx: click.Context) -> State:
     return state
 
 
-@click.group(cls=MotivusGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="motivus", message="%(prog)s %(version)s")
+@click.group(cls=MotivusGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=examples("motivus new kmeans --lang rust", "motivus build", "motivus test",
+                             "motivus help build", "motivus -q build --json"))
+@click.version_option(__version__, "-V", "--version", prog_name="motivus", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and the result (any command).")
+@click.option("-v", "--verbose", is_flag=True, help="Also the output of the tools a command runs (any command).")
+@click.option("--json", "as_json", is_flag=True,
+              help="The result (or the error) as one JSON document, for the commands that have one.")
 @click.option(
     "-C",
     "--project-dir",
@@ -141,34 +171,48 @@ def _state(ctx: click.Context) -> State:
     help="Run as if started in this directory.",
 )
 @click.pass_context
-def main(ctx: click.Context, debug: bool, project_dir: Path) -> None:
+def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool, as_json: bool, project_dir: Path) -> None:
     """Motivus Dev Kit: write, build, test and publish Motivus algorithms."""
     from .envfile import load_dotenv
 
     if not project_dir.is_dir():
         raise UsageError(f"-C {project_dir}: no such directory")
-    ctx.obj = State(debug=debug, project_dir=project_dir)
+    ctx.obj = State(debug=debug, project_dir=project_dir, quiet=quiet, verbose=verbose, json=as_json)
     load_dotenv(project_dir)
 
 
 # --------------------------------------------------------------------------- new / update
 
 
-@main.command()
-@click.argument("name")
+@main.command(short_help="Create a project from a template (new --list shows them).", epilog=examples(
+    "motivus new kmeans --lang rust",
+    "motivus new kmeans -l c --defaults -d author=Ada",
+    "motivus new --list"))
+@click.argument("name", required=False)
 @click.option("--lang", "-l", type=click.Choice(LANGS), default="rust", show_default=True,
               help="Language of the algorithm.")
+@click.option("--list", "list_templates", is_flag=True, help="List the templates (one per language) and exit.")
 @click.option("--defaults", is_flag=True, help="Answer every question with its default.")
 @click.option("--data", "-d", "data", multiple=True, metavar="KEY=VALUE",
               help="Answer a template question (repeatable): description, author, license, url, "
                    "upstream_url, version.")
 @click.option("--no-git", is_flag=True, help="Do not make the project a git repository.")
 @click.pass_context
-def new(ctx: click.Context, name: str, lang: str, defaults: bool, data: Tuple[str, ...], no_git: bool) -> None:
+def new(ctx: click.Context, name: Optional[str], lang: str, list_templates: bool, defaults: bool,
+        data: Tuple[str, ...], no_git: bool) -> None:
     """Create a project for the algorithm NAME from the kit's templates."""
-    from .scaffold import new_project, parse_data
+    from .scaffold import new_project, parse_data, template_questions, template_summary, template_version
     from .ui import console
 
+    if list_templates:
+        for each in LANGS:
+            console.print(f"{each:<5} {template_version(each):<7} {template_summary(each)}")
+            console.print(f"      questions (--data KEY=VALUE): {', '.join(template_questions(each))}",
+                          highlight=False)
+        return
+    if name is None:
+        raise UsageError("motivus new needs the algorithm's NAME", hint="e.g. motivus new kmeans --lang rust "
+                         "(motivus new --list shows the templates)")
     answers = parse_data(list(data))
     if not defaults and not sys.stdin.isatty():
         console.print("no terminal to ask questions on: using the default answers")
@@ -178,7 +222,8 @@ def new(ctx: click.Context, name: str, lang: str, defaults: bool, data: Tuple[st
     console.print(f"next: cd {result.project_dir.name} && motivus build && motivus test")
 
 
-@main.command()
+@main.command(short_help="Bring the project to the newest template, keeping edits.",
+    epilog=examples("motivus update", "motivus update -d license=Apache-2.0"))
 @click.option("--data", "-d", "data", multiple=True, metavar="KEY=VALUE", help="Change an answer.")
 @click.pass_context
 def update(ctx: click.Context, data: Tuple[str, ...]) -> None:
@@ -198,7 +243,7 @@ def update(ctx: click.Context, data: Tuple[str, ...]) -> None:
         ctx.exit(1)
 
 
-@main.command()
+@main.command(epilog=examples("motivus info", "motivus info --field package.version", "motivus info --json"))
 @click.option("--field", "field_name", metavar="KEY", help="Print one value, e.g. package.version.")
 @json_option
 @click.pass_context
@@ -234,7 +279,8 @@ def info(ctx: click.Context, field_name: Optional[str], as_json: bool) -> None:
 # --------------------------------------------------------------------------- later issues
 
 
-@main.command()
+@main.command(short_help="Build the package: build/NAME-VERSION.wasm, .js, .zip.",
+    epilog=examples("motivus build", "motivus build --toolchain host", "motivus build --force --json"))
 @click.option("--toolchain", "-t", type=click.Choice(TOOLCHAIN_MODES), default="auto", show_default=True,
               help="Where to compile: the toolchain container, the host, or the container when an engine is reachable.")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
@@ -268,7 +314,7 @@ def build(ctx: click.Context, toolchain: str, force: bool, offline: bool, verbos
     console.print(files_table(result.files, result.config.project_dir))
 
 
-@main.command()
+@main.command(epilog=examples("motivus clean"))
 @click.pass_context
 def clean(ctx: click.Context) -> None:
     """Remove build outputs (build/) and caches (.motivus/)."""
@@ -282,7 +328,10 @@ def clean(ctx: click.Context) -> None:
         console.print("nothing to clean")
 
 
-@main.command(name="test")
+@main.command(short_help="Run the fixture cases against the built package.", name="test", epilog=examples(
+    "motivus test",
+    "motivus test -k seed --browser all",
+    "motivus test --junit-xml report.xml"))
 @click.option("-k", "pattern", metavar="PATTERN", help="Only the cases whose name or file contains PATTERN.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write a JUnit XML report.")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: CPU count].")
@@ -329,7 +378,8 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
         raise TestFailure(f"{failed} of {len(report.results)} case(s) failed")
 
 
-@main.command()
+@main.command(short_help="Run a local stand-in for the cluster, for drivers.",
+    epilog=examples("motivus loopback", "motivus loopback --port 7070 --workers 4"))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (other machines could send it code to run: keep it local).")
 @click.option("--port", type=click.IntRange(0, 65535), default=7070, show_default=True,
@@ -361,7 +411,8 @@ def loopback(host: str, port: int, workers: Optional[int], timeout: Optional[flo
                    data_dirs=list(data_dirs) or None, allow_unsandboxed=allow_unsandboxed)
 
 
-@main.command()
+@main.command(short_help="Join a Waterbear cluster as a worker and run its tasks.",
+    epilog=examples("motivus worker", "motivus worker -t 4 --token $WB_WORKER_TOKEN"))
 @click.option("-t", "threads", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
               help="Run up to N tasks at a time.")
 @click.option("--backend-host", default=CLUSTER_HOST, show_default=True, metavar="HOST",
@@ -383,7 +434,8 @@ def worker(threads: int, backend_host: str, no_tls: bool, token: Optional[str], 
                                memory_mb=memory_mb, timeout=timeout))
 
 
-@main.command()
+@main.command(short_help="Publish the package as a new version on a marketplace.",
+    epilog=examples("motivus push --dry-run", "motivus push --create-algorithm --public"))
 @click.option("--registry", metavar="URL", help="Marketplace to publish to [env MOTIVUS_MARKETPLACE_URL; "
               "default: the hosted Motivus Marketplace].")
 @click.option("--dry-run", is_flag=True, help="Check and show what would be sent; send nothing.")
@@ -419,6 +471,38 @@ def push(ctx: click.Context, registry: Optional[str], dry_run: bool, as_json: bo
                       f" (version id {result.version_id}, sha256 {result.package_sha256})")
 
 
+@main.command(short_help="Show the help of motivus or of a command.",
+    name="help", epilog=examples("motivus help", "motivus help build", "motivus help marketplace serve"))
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_cmd(ctx: click.Context, command: Tuple[str, ...]) -> None:
+    """Show the help of motivus, or of COMMAND (the same as COMMAND --help)."""
+    target: click.Command = main
+    target_ctx = ctx.find_root()
+    for word in command:
+        sub = target.get_command(target_ctx, word) if isinstance(target, click.Group) else None
+        if sub is None:
+            known = ", ".join(target.list_commands(target_ctx)) if isinstance(target, click.Group) else ""
+            raise UsageError(f"no command `{' '.join(['motivus', *command])}`",
+                             hint=f"{target_ctx.command_path} has: {known}" if known else "motivus help lists them")
+        target_ctx = click.Context(sub, info_name=word, parent=target_ctx)
+        target = sub
+    click.echo(target.get_help(target_ctx))
+
+
+@main.command(short_help="Print the shell completion script (bash, zsh, fish).",
+    epilog=examples("motivus completion bash >> ~/.bashrc", "motivus completion zsh > ~/.zfunc/_motivus",
+                              "motivus completion fish > ~/.config/fish/completions/motivus.fish"))
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (commands, options, choices)."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the three click ships
+    click.echo(completer(main, {}, "motivus", "_MOTIVUS_COMPLETE").source())
+
+
 @main.group()
 def marketplace() -> None:
     """Serve and administer a self-hosted marketplace."""
@@ -445,7 +529,9 @@ DATA_DIR_OPTION = click.option(
 )
 
 
-@marketplace.command(name="serve")
+@marketplace.command(name="serve", epilog=examples(
+    "motivus marketplace serve",
+    "motivus marketplace serve --port 4000 --data-dir ./registry"))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=4000, show_default=True)
 @click.option("--public-url", metavar="URL", help="Base URL clients reach this server at (for download URLs).")
@@ -461,7 +547,7 @@ def marketplace_serve(ctx: click.Context, host: str, port: int, public_url: Opti
         serve(host, port, data_dir, reporter, public_url=public_url, access_log=access_log)
 
 
-@marketplace.command(name="gc")
+@marketplace.command(name="gc", epilog=examples("motivus marketplace gc"))
 @DATA_DIR_OPTION
 def marketplace_gc(data_dir: Path) -> None:
     """Remove stored files that no published version references (left by lost uploads)."""
@@ -477,7 +563,7 @@ def marketplace_user() -> None:
     """Manage users."""
 
 
-@marketplace_user.command(name="add")
+@marketplace_user.command(name="add", epilog=examples("motivus marketplace user add alice"))
 @click.argument("name")
 @DATA_DIR_OPTION
 def marketplace_user_add(name: str, data_dir: Path) -> None:
@@ -494,7 +580,8 @@ def marketplace_token() -> None:
     """Manage access tokens."""
 
 
-@marketplace_token.command(name="create")
+@marketplace_token.command(name="create", epilog=examples(
+    "motivus marketplace token create --user alice --kind personal"))
 @click.option("--user", "user", required=True, help="The token's user.")
 @click.option("--kind", type=click.Choice(["personal", "application"]), required=True,
               help="personal: publishes versions; application: runs drivers, reads and downloads.")
@@ -514,7 +601,8 @@ def marketplace_algorithm() -> None:
     """Manage algorithms."""
 
 
-@marketplace_algorithm.command(name="create")
+@marketplace_algorithm.command(name="create", epilog=examples(
+    "motivus marketplace algorithm create kmeans --owner alice"))
 @click.argument("name")
 @click.option("--owner", required=True, help="The user who owns it.")
 @click.option("--private", is_flag=True, help="Visible only to its owner and maintainers.")
@@ -528,7 +616,8 @@ def marketplace_algorithm_create(name: str, owner: str, private: bool, data_dir:
     console.print(f"created algorithm {result.name} (id {result.id}), owner {owner}")
 
 
-@marketplace_algorithm.command(name="add-maintainer")
+@marketplace_algorithm.command(name="add-maintainer", epilog=examples(
+    "motivus marketplace algorithm add-maintainer kmeans bob"))
 @click.argument("algorithm")
 @click.argument("user")
 @DATA_DIR_OPTION
@@ -541,7 +630,7 @@ def marketplace_algorithm_add_maintainer(algorithm: str, user: str, data_dir: Pa
     console.print(f"{user} maintains {algorithm}")
 
 
-@main.group()
+@main.group(short_help="Build, list and check the toolchain images and tools.")
 def toolchain() -> None:
     """Build, list and check the toolchains (mvrc for Rust, mvcc for C/C++)."""
 
@@ -552,7 +641,7 @@ TOOLCHAIN_CHOICE = click.Choice(["mvrc", "mvcc"])
 ALL_TOOLCHAINS = tuple(TOOLCHAIN_CHOICE.choices)
 
 
-@toolchain.command(name="build")
+@toolchain.command(name="build", epilog=examples("motivus toolchain build", "motivus toolchain build mvcc -v"))
 @click.argument("names", nargs=-1, type=TOOLCHAIN_CHOICE)
 @click.option("--verbose", "-v", is_flag=True, help="Show the image build's output.")
 @click.pass_context
@@ -567,7 +656,7 @@ def toolchain_build(ctx: click.Context, names: Tuple[str, ...], verbose: bool) -
         console.print(f"[green]ready[/] {image.ref}")
 
 
-@toolchain.command(name="push")
+@toolchain.command(name="push", epilog=examples("motivus toolchain push --registry localhost:5000"))
 @click.argument("names", nargs=-1, type=TOOLCHAIN_CHOICE)
 @click.option("--registry", required=True, metavar="HOST:PORT",
               help="The Docker registry to fill (fresh machines pull from it: MOTIVUS_TOOLCHAIN_REGISTRY).")
@@ -589,7 +678,7 @@ def toolchain_push(ctx: click.Context, names: Tuple[str, ...], registry: str, ve
         click.echo(json.dumps({"ok": True, "pushed": pushed}, indent=2))
 
 
-@toolchain.command(name="list")
+@toolchain.command(name="list", epilog=examples("motivus toolchain list", "motivus toolchain list --json"))
 @json_option
 def toolchain_list(as_json: bool) -> None:
     """The toolchain images this kit pins, and those the engine has."""
@@ -625,7 +714,7 @@ def toolchain_list(as_json: bool) -> None:
         console.print(f"[yellow]docker engine:[/] {reason}")
 
 
-@toolchain.command(name="doctor")
+@toolchain.command(name="doctor", epilog=examples("motivus toolchain doctor"))
 @json_option
 def toolchain_doctor(as_json: bool) -> None:
     """Check the engine, the images and the host tools; print the fix for each missing piece."""
@@ -657,7 +746,7 @@ def toolchain_doctor(as_json: bool) -> None:
         raise ToolchainError_("no toolchain is ready", hint="run the fix commands above")
 
 
-@toolchain.command(name="install")
+@toolchain.command(name="install", epilog=examples("motivus toolchain install --host"))
 @click.option("--host", "host", is_flag=True, required=True, help="Install the host tools (Debian/Ubuntu, apt).")
 @click.option("--print", "print_only", is_flag=True, help="Only print the command.")
 @click.pass_context

@@ -126,6 +126,12 @@ def template_version(lang: str) -> str:
     return (template_source(lang) / "VERSION").read_text(encoding="utf-8").strip()
 
 
+def template_summary(lang: str) -> str:
+    """What the template for ``lang`` makes: its copier.yml's first line, a comment."""
+    first = (template_source(lang) / "copier.yml").read_text(encoding="utf-8").splitlines()[0]
+    return first.lstrip("# ").removeprefix("Copier template: ").rstrip(".")
+
+
 def template_questions(lang: str) -> List[str]:
     """The questions ``--data KEY=VALUE`` may answer for ``lang`` (its copier.yml, less the
     name, which is the command's argument)."""

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import List, Tuple
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -199,3 +200,71 @@ def test_quiet_and_verbose_are_accepted_by_every_command() -> None:
             continue
         opts = {opt for param in command.params for opt in getattr(param, "opts", [])}
         assert {"-q", "-v"} <= opts, name
+
+
+def _leaf_commands() -> List[Tuple[str, click.Command]]:
+    def walk(group: click.Group, prefix: str) -> List[Tuple[str, click.Command]]:
+        found: List[Tuple[str, click.Command]] = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += walk(command, prefix + name + " ")
+            else:
+                found.append((prefix + name, command))
+        return found
+
+    return walk(main, "")
+
+
+def test_short_version_and_help_as_a_command() -> None:
+    assert invoke("-V").output.strip() == f"motivus {__version__}"
+    for words in (["build"], ["marketplace", "token", "create"], []):
+        by_command = invoke("help", *words)
+        by_option = invoke(*words, "--help")
+        assert by_command.exit_code == 0 and by_command.output == by_option.output
+    unknown = invoke("help", "bild")
+    assert unknown.exit_code == 2 and "no command `motivus bild`" in unknown.output and "build" in unknown.output
+
+
+def test_every_command_has_examples_and_the_list_is_not_cut() -> None:
+    for name, _command in _leaf_commands():
+        words = name.split()
+        shown = invoke(*words, "--help", terminal_width=80)
+        assert "Examples:\n    motivus " + words[0] in shown.output, name
+    listing = invoke("--help", terminal_width=80).output
+    assert "..." not in listing.split("Commands:")[1].split("Examples:")[0]
+
+
+def test_quiet_verbose_and_json_work_before_the_command_too(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "motivus.yml").write_text(MINIMAL)
+    before = invoke("-C", str(tmp_path), "--json", "info")
+    assert before.exit_code == 0 and json.loads(before.stdout)["package.name"] == "kmeans"
+    assert invoke("-q", "-C", str(tmp_path), "info").exit_code == 0
+    assert invoke("-v", "-C", str(tmp_path), "info").exit_code == 0
+    refused = invoke("--json", "-C", str(tmp_path), "clean")
+    assert refused.exit_code == 2 and json.loads(refused.stdout)["error"]["message"] == \
+        "--json: `motivus clean` has no JSON output"
+    assert (tmp_path / "motivus.yml").exists()  # refused before it ran
+
+
+def test_shell_completion_scripts_complete_commands() -> None:
+    import os
+
+    for shell, marker in (("bash", "complete -o nosort -F"), ("zsh", "#compdef motivus"), ("fish", "complete")):
+        script = invoke("completion", shell)
+        assert script.exit_code == 0 and marker in script.output and "_MOTIVUS_COMPLETE" in script.output
+    # what the script asks the program: the commands that start with "bu"
+    env = dict(os.environ, _MOTIVUS_COMPLETE="bash_complete", COMP_WORDS="motivus bu", COMP_CWORD="1")
+    answer = CliRunner().invoke(main, [], env=env, prog_name="motivus")
+    assert "build" in answer.output and "clean" not in answer.output
+
+
+def test_new_lists_the_templates_and_needs_a_name() -> None:
+    listed = invoke("new", "--list")
+    assert listed.exit_code == 0
+    for lang in ("rust", "c", "cpp"):
+        assert f"\n{lang} " in "\n" + listed.output
+    assert "written in Rust (wasm-bindgen style), built by mvrc" in listed.output
+    nameless = invoke("new", "--lang", "c")
+    assert nameless.exit_code == 2 and "needs the algorithm's NAME" in nameless.output
