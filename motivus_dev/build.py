@@ -258,6 +258,11 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     check_inside_project(config)
     check_output_dirs(config)
     image_ref = toolchain_ref(config)
+    from .scaffold import KIT_DIR_RULE, ignore_kit_dir
+
+    if ignore_kit_dir(config.project_dir):
+        reporter.info(f"added {KIT_DIR_RULE} to .gitignore: the kit's caches (often over 100 MB) stay out of "
+                      "version control")
     if config.build.filesystem is not None and not has_filesystem(config):
         reporter.warning(f"build.filesystem is ignored for {config.build.compiler}: its packages have no filesystem")
     where, reason = choose_toolchain(toolchain)

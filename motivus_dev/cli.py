@@ -232,12 +232,17 @@ def update(ctx: click.Context, data: Tuple[str, ...]) -> None:
     from .ui import console
 
     result = update_project(_state(ctx).project_dir, data=parse_data(list(data)))
+    if not result.changed:
+        console.print(f"nothing changed: the project already is what template {result.to_version} makes")
+        return
     if result.from_version == result.to_version:
         console.print(f"template {result.to_version}: re-applied, answers refreshed")
     else:
         console.print(f"[green]updated[/] template {result.from_version} -> {result.to_version}")
     for conflict in result.conflicts:
-        console.print(f"[yellow]conflict:[/] {conflict} (resolve the marked lines)")
+        rejected = conflict.with_name(conflict.name + ".rej")
+        where = f"the hunks in {rejected.name}" if rejected.exists() else "the marked lines"
+        console.print(f"[yellow]conflict:[/] {conflict} (resolve {where})")
     console.print("review the changes with 'git diff' and commit them")
     if result.conflicts:
         ctx.exit(1)

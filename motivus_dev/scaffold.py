@@ -108,7 +108,8 @@ class UpdateResult:
     project_dir: Path
     from_version: str
     to_version: str
-    conflicts: List[Path]
+    conflicts: List[Path]  # each file once (its inline markers, or its .rej beside it)
+    changed: bool = True  # False: the project already was what the template makes
 
 
 def template_source(lang: str) -> Path:
@@ -286,6 +287,32 @@ def _check_target(target: Path) -> None:
         )
 
 
+#: What every project's ignore list must hold: the kit's caches and build stamp (a Rust
+#: project's reach 110 MB and more).
+KIT_DIR_RULE = "/.motivus/"
+
+
+def ignore_kit_dir(project: Path) -> bool:
+    """Add ``/.motivus/`` to a git project's ``.gitignore`` when nothing ignores it yet (a
+    project made from the platform's template); True when it was added. Once added it
+    is ignored, so this happens, and is said, once."""
+    if not _inside_git_worktree(project):
+        return False
+    try:
+        probe = subprocess.run(["git", "check-ignore", "-q", ".motivus/build-stamp.json"], cwd=project,
+                               capture_output=True)
+    except FileNotFoundError:
+        return False
+    if probe.returncode != 1:  # 0: ignored already; 128: git could not tell
+        return False
+    ignore = project / ".gitignore"
+    text = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
+    separator = "" if not text or text.endswith("\n") else "\n"
+    ignore.write_text(f"{text}{separator}# the kit's caches and build stamp (motivus build)\n{KIT_DIR_RULE}\n",
+                      encoding="utf-8")
+    return True
+
+
 def _inside_git_worktree(path: Path) -> bool:
     try:
         done = subprocess.run(
@@ -438,12 +465,14 @@ def update_project(project: Path, *, data: Optional[Mapping[str, str]] = None, d
     new = template_version(lang)
     _run_copier("update", project, lang, repo, dict(data or {}), f"v{new}", defaults)
     changed = _git(project, "diff", "--name-only").split()
-    conflicts = [
+    marked = {
         project / name for name in changed
         if (project / name).is_file() and "<<<<<<< before updating" in (project / name).read_text(errors="replace")
-    ]
-    conflicts += [p for p in project.rglob("*.rej")]
-    return UpdateResult(project, old, new, conflicts)
+    }
+    # A hunk copier could not place is in FILE.rej, beside FILE: one conflict, named once.
+    rejected = {path.with_suffix("") for path in project.rglob("*.rej")}
+    touched = bool(_git(project, "status", "--porcelain").strip())
+    return UpdateResult(project, old, new, sorted(marked | rejected), touched)
 
 
 def history_archive(lang: str) -> bytes:

@@ -268,3 +268,18 @@ def test_new_lists_the_templates_and_needs_a_name() -> None:
     assert "written in Rust (wasm-bindgen style), built by mvrc" in listed.output
     nameless = invoke("new", "--lang", "c")
     assert nameless.exit_code == 2 and "needs the algorithm's NAME" in nameless.output
+
+
+def test_a_git_project_without_the_kits_directory_in_its_ignore_list_gets_it_once(tmp_path: Path) -> None:
+    """Projects made from the platform's template do not ignore .motivus/ (110 MB of caches)."""
+    import subprocess
+
+    from motivus_dev.scaffold import ignore_kit_dir
+
+    (tmp_path / ".gitignore").write_text("target")  # no newline at its end
+    assert ignore_kit_dir(tmp_path) is False  # not a git repository: nothing to keep out
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert ignore_kit_dir(tmp_path) is True
+    assert (tmp_path / ".gitignore").read_text() == (
+        "target\n# the kit's caches and build stamp (motivus build)\n/.motivus/\n")
+    assert ignore_kit_dir(tmp_path) is False  # said once

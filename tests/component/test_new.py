@@ -195,6 +195,29 @@ def test_update_brings_template_changes_and_keeps_the_authors(
     assert answers["_commit"] == f"v{newer}"
 
 
+def test_an_update_with_nothing_to_bring_says_so_and_a_conflict_is_named_once(
+        tmp_path: Path, templates_copy: Path) -> None:
+    assert new(tmp_path, "kmeans", "--defaults").exit_code == 0
+    project = tmp_path / "kmeans"
+    same = CliRunner().invoke(main, ["-C", str(project), "update"])
+    assert same.exit_code == 0 and "nothing changed" in same.output and "review" not in same.output
+    assert _git(project, "status", "--porcelain") == ""
+
+    ignore = project / ".gitignore"
+    ignore.write_text(ignore.read_text().replace("/target/\n", "/target/  # cargo's\n"))
+    _git(project, "commit", "-qam", "author's note")
+    current = template_version("rust")
+    major, minor, _ = current.split(".")
+    freeze_template("rust")
+    template = templates_copy / "rust"
+    theirs = template / "template" / ".gitignore"
+    theirs.write_text(theirs.read_text().replace("/target/\n", "/target-wasm/\n"))
+    (template / "VERSION").write_text(f"{major}.{int(minor) + 1}.0\n")
+    result = CliRunner().invoke(main, ["-C", str(project), "update"])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("conflict:") == 1 and ".gitignore" in result.output
+
+
 def test_a_project_made_by_an_older_kit_names_the_machine_independent_template(
         tmp_path: Path, templates_copy: Path) -> None:
     """Kits before templates 1.1 recorded the template as a path on the author's machine."""
