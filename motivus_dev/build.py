@@ -280,12 +280,14 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     # current, and `motivus push` says so).
     config.toolchain.prepare_project(config.project_dir / config.build.source, config.package_version, reporter)
     plan = _plan(config, image_ref, where, offline)
-    reporter.step(f"compiling {config.package_stem} with {config.build.compiler} ({where.value}: {reason})")
+    reporter.info(f"building {config.package_stem} with {config.build.compiler} ({where.value}: {reason})")
     if where is Executor.DOCKER:
         from .toolchain import docker as executor
     else:
         from .toolchain import host as executor  # type: ignore[no-redef]
-    output = executor.run_plan(plan, reporter)
+    from .toolchain.progress import BuildProgress
+
+    output = executor.run_plan(plan, BuildProgress(reporter, config.toolchain))
     from .toolchain.plan import compiler_warnings
 
     warnings = compiler_warnings(plan, output)
@@ -295,7 +297,6 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
         reporter.warning(f"{len(warnings)} compiler warning{'s' if len(warnings) != 1 else ''} "
                          f"(motivus build -v shows them in full):\n{shown}{more}")
 
-    reporter.step("packaging")
     outputs = _package(config, plan.out_dir, reporter)
     from .packing import atomic_write, write_package
 
@@ -363,7 +364,9 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
     from .toolchain.module_checks import check_ascii_loader
 
     filesystem = config.build.filesystem if has_filesystem(config) else None
+    reporter.step("checking the module (wasmtime, node 16, the glue's imports)")
     packaged = config.toolchain.package(out_dir, config.name, config.package_version, filesystem)
+    reporter.step("packaging")
     outputs = {"wasm": packaged.wasm, "js": packaged.loader_js.encode("utf-8")}
     check_ascii_loader(outputs["js"], config.package_stem)
     if has_filesystem(config):

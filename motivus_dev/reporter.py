@@ -27,6 +27,10 @@ class Reporter(Protocol):
     def output(self, line: str) -> None:
         """A line of a subprocess's output (compiler, docker build)."""
 
+    def activity(self, text: str) -> None:
+        """What the current step is doing now, in the tool's own words (``Compiling
+        nalgebra v0.33.2``): shown even without ``-v``."""
+
 
 class NullReporter:
     """A reporter that drops everything."""
@@ -44,6 +48,9 @@ class NullReporter:
         pass
 
     def output(self, line: str) -> None:
+        pass
+
+    def activity(self, text: str) -> None:
         pass
 
 
@@ -67,3 +74,6 @@ class RecordingReporter:
 
     def output(self, line: str) -> None:
         self.events.append(("output", line))
+
+    def activity(self, text: str) -> None:
+        self.events.append(("activity", text))

@@ -7,6 +7,7 @@ Only the CLI imports this module; capability modules talk to a
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -14,7 +15,7 @@ from typing import Any, Optional, Sequence
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from .errors import MotivusError
 from .textsafe import printable
@@ -25,10 +26,17 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
+#: In a log, a step that prints nothing says it is still going this often (the promise is a line
+#: at least every 10 s; the check runs every second).
+HEARTBEAT_SECONDS = 8.0
+
+
 class RichReporter:
-    """Draws steps as a live progress display on a terminal, and as plain lines with the
-    elapsed time in a log; subprocess output as dimmed lines with ``verbose``. ``quiet``
-    keeps warnings only (results and errors are printed by the CLI)."""
+    """Draws steps as a live progress display on a terminal (the step, the tool's own words
+    for what it does now, and a timer that is never cut), and as plain lines with the
+    elapsed time in a log, where a long step also says it is still going at least every
+    :data:`HEARTBEAT_SECONDS`; subprocess output as dimmed lines with ``verbose``.
+    ``quiet`` keeps warnings only (results and errors are printed by the CLI)."""
 
     def __init__(self, verbose: bool = False, quiet: bool = False) -> None:
         self.verbose = verbose and not quiet
@@ -36,22 +44,38 @@ class RichReporter:
         self._progress: Optional[Progress] = None
         self._task: Optional[TaskID] = None
         self._started = time.monotonic()
+        self._step: Optional[str] = None
+        self._activity: Optional[str] = None
+        self._last_line = self._started  # when the log last got a line
+        self._stop = threading.Event()
+        self._heartbeat: Optional[threading.Thread] = None
 
     def __enter__(self) -> "RichReporter":
-        if not err_console.is_terminal or self.quiet:
-            return self  # plain lines in logs: a live display would only print at the end
+        if self.quiet:
+            return self
+        if not err_console.is_terminal:
+            # plain lines in logs (a live display would only print at the end), and a
+            # heartbeat so that a log is never silent for long during a step
+            self._heartbeat = threading.Thread(target=self._beat, name="motivus-heartbeat", daemon=True)
+            self._heartbeat.start()
+            return self
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
+            TextColumn("{task.description}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=16),
+            TimeElapsedColumn(table_column=Column(min_width=7, no_wrap=True)),
             console=err_console,
             transient=False,
+            expand=True,
         )
         self._progress.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=2)
+            self._heartbeat = None
         self._finish_step()
         if self._progress is not None:
             self._progress.stop()
@@ -60,11 +84,22 @@ class RichReporter:
     def _finish_step(self) -> None:
         if self._progress is not None and self._task is not None:
             task = self._progress.tasks[-1]
-            self._progress.update(self._task, completed=task.total or 1, total=task.total or 1)
+            self._progress.update(self._task, description=escape(task.fields.get("step", task.description)),
+                                  completed=task.total or 1, total=task.total or 1)
         self._task = None
 
+    def _elapsed(self) -> str:
+        return f"[dim]{time.monotonic() - self._started:7.1f}s[/]"
+
     def _print(self, message: str) -> None:
+        self._last_line = time.monotonic()
         (self._progress.console if self._progress else err_console).print(message)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(1.0):
+            if self._step is not None and time.monotonic() - self._last_line >= HEARTBEAT_SECONDS:
+                doing = f" (now: {self._activity})" if self._activity else ""
+                self._print(f"{self._elapsed()}    ... still {escape(printable(self._step))}{escape(printable(doing))}")
 
     # Messages can quote task output (a loader's stderr): printable() keeps its escape
     # sequences from acting on the terminal or the log.
@@ -78,19 +113,30 @@ class RichReporter:
     def step(self, name: str, total: Optional[float] = None) -> None:
         if self.quiet:
             return
+        self._step, self._activity = name, None
         if self._progress is None:
-            self._print(f"[dim]{time.monotonic() - self._started:7.1f}s[/] [bold]>> {escape(name)}[/]")
+            self._print(f"{self._elapsed()} [bold]>> {escape(name)}[/]")
             return
         self._finish_step()
-        self._task = self._progress.add_task(name, total=total)
+        self._task = self._progress.add_task(escape(name), total=total, step=name)
 
     def advance(self, amount: float = 1.0) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, amount)
 
+    def activity(self, text: str) -> None:
+        if self.quiet:
+            return
+        self._activity = printable(text)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=escape(f"{self._step}: {self._activity}"))
+        elif self._progress is None and not self.verbose:  # with -v the line is printed as output already
+            self._print(f"{self._elapsed()}    [dim]{escape(self._activity)}[/]")
+
     def output(self, line: str) -> None:
         if self.verbose:
             self._print(f"[dim]{escape(printable(line.rstrip()))}[/]")
+
 
 
 def files_table(files: Sequence[Any], base: Path) -> Table:

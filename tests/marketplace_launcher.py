@@ -35,6 +35,9 @@ class PrintReporter:
     def output(self, line: str) -> None:
         print(line, flush=True)
 
+    def activity(self, text: str) -> None:
+        print(text, flush=True)
+
 
 def pause_before_commit(flag: Path) -> Callable[[str], None]:
     def hook(version: str) -> None:

@@ -153,6 +153,7 @@ def run_plan(plan: BuildPlan, reporter: Reporter,
     }
     output: List[str] = []
     for step in plan.steps:
+        reporter.step(step.title or step.name)
         plan.kind.prepare_step(step, plan)
         exit_code = _run_step(plan, step, volumes, cli, sdk, reporter, output)
         if exit_code != 0:

@@ -50,6 +50,7 @@ def run_plan(plan: BuildPlan, reporter: Reporter) -> List[str]:
         path.mkdir(parents=True, exist_ok=True)
     output: List[str] = []
     for step in plan.steps:
+        reporter.step(step.title or step.name)
         plan.kind.prepare_step(step, plan)
         # On the host a step has whatever network the host has; offline is the script's flag.
         command = script_command(script, first_line) + [step.name]

@@ -70,14 +70,27 @@ class HostFile:
 @dataclass(frozen=True)
 class Step:
     """One run of a toolchain's build script (``build.sh NAME``): a build is a list of them,
-    each in its own container, and only a step that downloads has the network."""
+    each in its own container, and only a step that downloads has the network. ``title``
+    is the phase the build reports when the step starts."""
 
     name: str
     network: bool = False
+    title: str = ""
 
 
 #: The step every toolchain has: compile the sources, offline.
-COMPILE = Step("compile")
+COMPILE = Step("compile", title="compiling")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a line of a build script's output says about the build: a new ``phase``
+    starts, the tool's own words for what it does now (``activity``), and whether the line
+    counts one ``unit`` of work done (a crate compiled)."""
+
+    phase: Optional[str] = None
+    activity: Optional[str] = None
+    unit: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,11 @@ class Toolchain(abc.ABC):
         given. Part of the plan, so a change shows in the build. ``exclude``: directories
         that are not build inputs (fixtures, the packed filesystem, outputs)."""
         return {}
+
+    def read_line(self, line: str) -> Optional[Progress]:
+        """What a line of this toolchain's build output says about where the build is (None:
+        nothing, by default); the build shows it, so that a long build talks."""
+        return None
 
     def prepare_step(self, step: Step, plan: "BuildPlan") -> None:
         """Run by the executor before each step of ``plan``, on the host: the toolchain's

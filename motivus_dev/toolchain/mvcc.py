@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from motivus_dev.errors import BuildError, ConfigError
 from motivus_dev.layout import PackageLayout
-from motivus_dev.toolchain.kind import COMPILE, HostFile, HostTool, Packaged, Step, Toolchain, walk
+from motivus_dev.toolchain.kind import COMPILE, HostFile, HostTool, Packaged, Progress, Step, Toolchain, walk
 from motivus_dev.toolchain.loader import REUSABLE_MARK, assemble
 from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16_features, validate_module
 
@@ -41,7 +41,7 @@ INCLUDED_SUFFIXES = frozenset({".h", ".hh", ".hpp", ".hxx", ".h++", ".inc", ".in
 _READ_SUFFIXES = C_SUFFIXES | CXX_SUFFIXES | INCLUDED_SUFFIXES
 
 #: The step that assembles nothing itself: the script minifies the loader this module wrote.
-BUNDLE = Step("bundle")
+BUNDLE = Step("bundle", title="bundling the loader (esbuild)")
 #: What the compile step leaves for the bundle step, and what the bundle step reads.
 GLUE_JS = "glue.js"
 EMSCRIPTEN_VERSION = "emscripten-version.txt"
@@ -67,6 +67,19 @@ class Mvcc(Toolchain):
         HostTool("make", ("make", "--version"), r"^GNU Make [4-9]\.", ("make",)),
     )
     host_files = (HostFile("acorn for emcc", "/usr/share/nodejs/acorn", ("node-acorn",)),)
+
+    def read_line(self, line: str) -> Optional[Progress]:
+        """The script's ``mvcc:`` lines (compiling N of M files, linking, make app) and, in a
+        Makefile build, the commands make runs."""
+        if line.startswith("mvcc: compiling ") or line.startswith("mvcc: linking "):
+            return Progress(phase=line[len("mvcc: "):])
+        if line.startswith("mvcc: ") and "running make app" in line:
+            return Progress(phase="make app")
+        if line.startswith("mvcc: "):
+            return Progress(activity=line[len("mvcc: "):])
+        if re.match(r"^(emcc|em\+\+|make|mkdir|cp|mv)\b", line):
+            return Progress(activity=line if len(line) <= 160 else line[:160] + " ...")
+        return None
 
     def reads(self, relative: Path) -> bool:
         """Sources and headers: what the compilers read."""

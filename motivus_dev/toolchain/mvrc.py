@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, Iterator, Optional, Sequence
 
 from motivus_dev.errors import BuildError, ConfigError
-from motivus_dev.toolchain.kind import COMPILE, HostTool, Packaged, Step, Toolchain
+from motivus_dev.toolchain.kind import HostTool, Packaged, Progress, Step, Toolchain
 from motivus_dev.toolchain.loader import REUSABLE_MARK, ascii_escaped, assemble
 from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16_features, validate_module
 
 if TYPE_CHECKING:
     from motivus_dev.reporter import Reporter
+
+_CARGO_STATUS = re.compile(r"^\s*(Compiling|Downloaded|Downloading|Updating|Locking|Adding|Installing)\s+(\S.*)$")
+_CARGO_FINISHED = re.compile(r"^\s*Finished\s")
 
 #: The glue of ``--target no-modules`` defines this one name (0.2.108: ``let wasm_bindgen =
 #: (function(exports) {...})``; 0.2.106: ``let wasm_bindgen;`` then an assignment in a closure).
@@ -33,7 +36,7 @@ class Mvrc(Toolchain):
     name = "mvrc"
     langs = ("rust",)
     has_filesystem = False
-    steps = (Step("fetch", network=True), COMPILE)
+    steps = (Step("fetch", network=True, title="fetching crates"), Step("compile", title="compiling crates"))
     host_tools = (
         HostTool("cargo", ("cargo", "--version"), r"^cargo 1\.(8[4-9]|9\d|\d{3,})\.", ("cargo",)),
         HostTool("rustc", ("rustc", "--version"), r"^rustc 1\.(8[4-9]|9\d|\d{3,})\.", ("rustc",)),
@@ -49,6 +52,21 @@ class Mvrc(Toolchain):
                  r"rust-lld$", ("rust-llvm",)),
         HostTool("wasm-opt", ("wasm-opt", "--version"), r"version (10[89]|1[1-9]\d|[2-9]\d\d)\b", ("binaryen",)),
     )
+
+    def read_line(self, line: str) -> Optional[Progress]:
+        """cargo's status lines (``Downloaded``, ``Compiling nalgebra v0.33.2``, one unit per
+        crate), its ``Finished`` line (then wasm-bindgen and wasm-opt run, silent), and the
+        script's own ``mvrc:`` lines (building a wasm-bindgen CLI is a phase of minutes)."""
+        status = _CARGO_STATUS.match(line)
+        if status:
+            return Progress(activity=f"{status.group(1)} {status.group(2)}", unit=status.group(1) == "Compiling")
+        if _CARGO_FINISHED.match(line):
+            return Progress(phase="wasm-bindgen and wasm-opt")
+        if line.startswith("mvrc: building the wasm-bindgen CLI"):
+            return Progress(phase=line[len("mvrc: "):])
+        if line.startswith("mvrc: "):
+            return Progress(activity=line[len("mvrc: "):])
+        return None
 
     def reads(self, relative: Path) -> bool:
         """The manifest, the lock, build.rs, everything under src/ (include_str! may read any

@@ -9,6 +9,7 @@ incremental and failure behaviour.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import zipfile
@@ -225,6 +226,32 @@ def test_a_package_another_toolchain_built_is_rebuilt_and_a_fallback_says_why(
     assert back.exit_code == 0 and "up to date" not in back.output and "docker" in back.output
     never = CliRunner().invoke(main, ["-C", str(project), "build", "--toolchain", "docker", "--force"], env=gone)
     assert never.exit_code != 0 and "--toolchain docker, but no Docker engine answers" in never.output
+
+
+@pytest.mark.docker
+def test_a_rust_build_in_a_log_names_its_phases_and_is_never_silent_for_10_s(
+        projects: Dict[str, Path], tmp_path: Path) -> None:
+    """A first build of a crate with registry dependencies (the template's: wasm-bindgen,
+    serde, web-sys...) takes a minute; in a CI log it printed "compiling" and then nothing."""
+    import subprocess
+    import sys
+
+    project = tmp_path / "talk"
+    shutil.copytree(projects["rust"], project, ignore=shutil.ignore_patterns(".motivus", "build"))
+    proc = subprocess.Popen([sys.executable, "-m", "motivus_dev", "-C", str(project), "build", "--toolchain", "docker"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    seen: List[tuple] = []
+    for line in proc.stdout:
+        seen.append((time.monotonic(), line.rstrip()))
+    assert proc.wait() == 0, "\n".join(line for _, line in seen)
+    text = "\n".join(line for _, line in seen)
+    phases = [line.split(">> ", 1)[1] for _, line in seen if ">> " in line]
+    assert phases == ["fetching crates", "compiling crates", "wasm-bindgen and wasm-opt",
+                      "checking the module (wasmtime, node 16, the glue's imports)", "packaging"], text
+    assert re.search(r"Compiling serde v\S+ \(#\d+\)", text) and re.search(r"Compiling web-sys v", text), text
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(seen, seen[1:])]
+    assert max(gaps) < 10.5, f"{max(gaps):.1f} s without a line:\n{text}"
 
 
 def test_the_build_ships_only_what_tasks_will_accept(projects: Dict[str, Path]) -> None:
