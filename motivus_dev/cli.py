@@ -284,24 +284,80 @@ def info(ctx: click.Context, field_name: Optional[str], as_json: bool) -> None:
 # --------------------------------------------------------------------------- later issues
 
 
+def watch_option(fn: Any) -> Any:
+    """``--watch``: again on each saved change of the build's inputs, until Ctrl-C."""
+    return click.option("--watch", "watching", is_flag=True,
+                        help="Run again each time a build input is saved (sources, motivus.yml, the "
+                             "filesystem; the fixtures for test), until Ctrl-C.")(fn)
+
+
+def _watch(ctx: click.Context, cycle: Any, extra: Tuple[Path, ...] = ()) -> None:
+    """Run ``cycle`` now and on each change; Ctrl-C ends it, cleanly (exit 0)."""
+    from .ui import console, render_error
+    from .watch import watch
+
+    if _state(ctx).json:
+        raise UsageError("--watch and --json do not go together", hint="--watch prints each cycle as it comes")
+
+    def on_error(error: MotivusError) -> None:
+        render_error(error)
+        console.print("[dim]watching: the next saved change starts again (Ctrl-C ends)[/]")
+
+    def each(changed: List[str]) -> None:
+        if changed:
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            console.print(f"[bold]changed:[/] {shown}")
+        cycle()
+        console.print("[dim]watching for changes (Ctrl-C ends)[/]")
+
+    with reporter_for(ctx) as reporter:
+        try:
+            watch(_state(ctx).project_dir, each, reporter, extra=extra, on_error=on_error)
+        except KeyboardInterrupt:
+            pass
+    console.print("stopped watching")
+
+
 @main.command(short_help="Build the package: build/NAME-VERSION.wasm, .js, .zip.",
-    epilog=examples("motivus build", "motivus build --toolchain host", "motivus build --force --json"))
+    epilog=examples("motivus build", "motivus build --toolchain host", "motivus build --watch",
+                    "motivus build --force --json"))
 @click.option("--toolchain", "-t", type=click.Choice(TOOLCHAIN_MODES), default="auto", show_default=True,
               help="Where to compile: the toolchain container, the host, or the container when an engine is reachable.")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
 @click.option("--offline", is_flag=True, envvar="MOTIVUS_OFFLINE",
               help="Download nothing: Rust crates come from vendor/ or the download cache.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the compiler's output.")
+@watch_option
 @json_option
 @click.pass_context
-def build(ctx: click.Context, toolchain: str, force: bool, offline: bool, verbose: bool, as_json: bool) -> None:
+def build(ctx: click.Context, toolchain: str, force: bool, offline: bool, verbose: bool, watching: bool,
+          as_json: bool) -> None:
     """Build the project into build/NAME-VERSION.{wasm,js,data.zip,zip}."""
     from .build import build_project
     from .ui import console, files_table
 
-    with reporter_for(ctx, verbose) as reporter:
-        result = build_project(_state(ctx).project_dir, reporter, toolchain=toolchain, force=force,
-                               offline=offline)
+    def once(force: bool) -> Any:
+        with reporter_for(ctx, verbose) as reporter:
+            result = build_project(_state(ctx).project_dir, reporter, toolchain=toolchain, force=force,
+                                   offline=offline)
+        if not as_json:
+            if result.up_to_date:
+                console.print(f"[green]up to date[/] {result.config.package_stem} ({result.reason})")
+            else:
+                console.print(f"[green]built[/] {result.config.package_stem} in {result.seconds:.1f} s "
+                              f"on the {result.toolchain} toolchain ({result.reason})")
+            console.print(files_table(result.files, result.config.project_dir))
+        return result
+
+    if watching:
+        forced = [force]  # --force applies to the first cycle; a change is a reason of its own
+
+        def cycle() -> None:
+            once(forced.pop() if forced else False)
+
+        _watch(ctx, cycle)
+        return
+    result = once(force)
     if as_json:
         click.echo(json.dumps({
             "ok": True, "package": result.config.package_stem, "up_to_date": result.up_to_date,
@@ -310,13 +366,6 @@ def build(ctx: click.Context, toolchain: str, force: bool, offline: bool, verbos
             "files": [{"path": str(f.path.relative_to(result.config.project_dir)), "size": f.size,
                        "sha256": f.sha256} for f in result.files],
         }, indent=2))
-        return
-    if result.up_to_date:
-        console.print(f"[green]up to date[/] {result.config.package_stem} ({result.reason})")
-    else:
-        console.print(f"[green]built[/] {result.config.package_stem} in {result.seconds:.1f} s "
-                      f"on the {result.toolchain} toolchain ({result.reason})")
-    console.print(files_table(result.files, result.config.project_dir))
 
 
 @main.command(epilog=examples("motivus clean"))
@@ -336,6 +385,7 @@ def clean(ctx: click.Context) -> None:
 @main.command(short_help="Run the fixture cases against the built package.", name="test", epilog=examples(
     "motivus test",
     "motivus test -k seed --browser all",
+    "motivus test --watch",
     "motivus test --junit-xml report.xml"))
 @click.option("-k", "pattern", metavar="PATTERN", help="Only the cases whose name or file contains PATTERN.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write a JUnit XML report.")
@@ -351,20 +401,43 @@ def clean(ctx: click.Context) -> None:
               help="Run the cases in a headless browser's Web Worker, as the platform's browser workers do "
                    "(all: node and every browser found, showing where results differ).")
 @unsandboxed_option
+@watch_option
 @json_option
 @click.pass_context
 def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Path], workers: Optional[int],
              timeout: float, toolchain: str, package: Optional[Path], browser: Optional[str],
-             allow_unsandboxed: bool, as_json: bool) -> None:
+             allow_unsandboxed: bool, watching: bool, as_json: bool) -> None:
     """Run tests/fixtures/*.yml against the built package (building it first if stale)."""
     from .errors import TestFailure
     from .testing import run_tests
     from .ui import console, render_test_report
 
-    with reporter_for(ctx) as reporter:
-        report = run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
-                           toolchain=toolchain, junit_xml=junit_xml, package=package, browser=browser,
-                           allow_unsandboxed=allow_unsandboxed)
+    def once() -> Any:
+        with reporter_for(ctx) as reporter:
+            return run_tests(_state(ctx).project_dir, reporter, pattern=pattern, workers=workers, timeout=timeout,
+                             toolchain=toolchain, junit_xml=junit_xml, package=package, browser=browser,
+                             allow_unsandboxed=allow_unsandboxed)
+
+    def shown(report: Any) -> int:
+        render_test_report(report)
+        failed = len(report.failures)
+        console.print(f"{len(report.results) - failed} passed, {failed} failed")
+        return failed
+
+    if watching:
+        if package is not None:
+            raise UsageError("--watch rebuilds the project: it does not go with --package")
+        from .config import load_config
+
+        config = load_config(_state(ctx).project_dir)
+        fixtures = config.project_dir / config.tests.fixtures
+
+        def cycle() -> None:
+            shown(once())
+
+        _watch(ctx, cycle, extra=(fixtures,))
+        return
+    report = once()
     failed = len(report.failures)
     if as_json:
         click.echo(json.dumps({
@@ -377,14 +450,12 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
                             for c, a, b, parts in report.differences()],
         }, indent=2))
         ctx.exit(1 if failed else 0)
-    render_test_report(report)
-    console.print(f"{len(report.results) - failed} passed, {failed} failed")
-    if failed:
+    if shown(report):
         raise TestFailure(f"{failed} of {len(report.results)} case(s) failed")
 
 
 @main.command(short_help="Run a local stand-in for the cluster, for drivers.",
-    epilog=examples("motivus loopback", "motivus loopback --port 7070 --workers 4"))
+    epilog=examples("motivus loopback", "motivus loopback --watch", "motivus loopback --port 7070 --workers 4"))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (other machines could send it code to run: keep it local).")
 @click.option("--port", type=click.IntRange(0, 65535), default=7070, show_default=True,
@@ -405,15 +476,24 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
               help="Where a driver's data_link may name local files (default: the working directory; "
                    "repeatable). Browser pages may only give http(s) URLs.")
 @unsandboxed_option
-def loopback(host: str, port: int, workers: Optional[int], timeout: Optional[float], memory_mb: int,
-             max_size_mb: int, tokens: Tuple[str, ...], origins: Tuple[str, ...], data_dirs: Tuple[Path, ...],
-             allow_unsandboxed: bool) -> None:
+@click.option("--watch", "watching", is_flag=True,
+              help="Also build the project (-C, or here) now and on each saved change of its inputs, so "
+                   "that the driver's next task runs the new package.")
+@click.pass_context
+def loopback(ctx: click.Context, host: str, port: int, workers: Optional[int], timeout: Optional[float],
+             memory_mb: int, max_size_mb: int, tokens: Tuple[str, ...], origins: Tuple[str, ...],
+             data_dirs: Tuple[Path, ...], allow_unsandboxed: bool, watching: bool) -> None:
     """Run a local stand-in for the Motivus cluster that drivers connect to."""
     from .ui import serve_loopback
 
+    project = None
+    if watching:
+        from .config import load_config
+
+        project = load_config(_state(ctx).project_dir).project_dir  # a clear error now if there is none
     serve_loopback(host=host, port=port, workers=workers, timeout=timeout, memory_mb=memory_mb,
                    max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None, allowed_origins=origins,
-                   data_dirs=list(data_dirs) or None, allow_unsandboxed=allow_unsandboxed)
+                   data_dirs=list(data_dirs) or None, allow_unsandboxed=allow_unsandboxed, watch_project=project)
 
 
 @main.command(short_help="Join a Waterbear cluster as a worker and run its tasks.",

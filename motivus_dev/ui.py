@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -194,14 +194,47 @@ def _loopback_view(stats: Any, url: str) -> Table:
     return table
 
 
-def serve_loopback(**options: Any) -> None:
-    """Run `motivus loopback` until Ctrl-C or SIGTERM, with a live view of the pool."""
+def _rebuild_on_change(project: Path, stop: "threading.Event", toolchain: str) -> threading.Thread:
+    """`motivus loopback --watch`: a thread that builds ``project`` now and after each saved
+    change of its inputs, so that the driver's next task (which reads build/ afresh) gets
+    the new package; a failed build is said and the last good package stays."""
+    from .build import build_project
+    from .watch import watch
+
+    reporter = RichReporter()
+
+    def cycle(changed: List[str]) -> None:
+        if changed:
+            err_console.print(f"[bold]changed:[/] {escape(', '.join(changed[:5]))}")
+        result = build_project(project, reporter, toolchain=toolchain)
+        if changed or not result.up_to_date:
+            err_console.print(f"[green]rebuilt[/] {result.config.package_stem}: the next task gets it")
+
+    def on_error(error: MotivusError) -> None:
+        render_error(error)
+        err_console.print("[dim]the last good package stays; the next saved change builds again[/]")
+
+    def run() -> None:
+        with reporter:
+            watch(project, cycle, reporter, stop=stop, on_error=on_error)
+
+    thread = threading.Thread(target=run, name="motivus-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve_loopback(*, watch_project: Optional[Path] = None, watch_toolchain: str = "auto", **options: Any) -> None:
+    """Run `motivus loopback` until Ctrl-C or SIGTERM, with a live view of the pool (and,
+    with ``watch_project``, a rebuild of that project on each saved change)."""
     import asyncio
     import signal
 
     from rich.live import Live
 
     from .loopback.server import run_loopback
+
+    watching = threading.Event()
+    watcher = _rebuild_on_change(watch_project, watching, watch_toolchain) if watch_project is not None else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -238,7 +271,12 @@ def serve_loopback(**options: Any) -> None:
                 live.stop()
         err_console.print("loopback stopped")
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        watching.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
 
 
 def serve_worker(options: Any) -> None:

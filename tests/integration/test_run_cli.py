@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, Set
+from typing import Any, Dict, Iterator, List, Set
 
 import httpx
 import pytest
@@ -192,6 +193,81 @@ def test_a_long_panic_keeps_its_location_in_the_driver_and_the_loopback_log(
     assert loopback_process.wait(timeout=20) == 0
     log = loopback_process.stderr.read() if loopback_process.stderr else ""
     assert re.search(r"failed .*: panicked at src/lib\.rs:\d+:\d+: params\[0\] must be a list of points", log), log
+
+
+WRITES_LABELS = 'fprintf(out, i ? ", %d" : "%d", labels[i]);'
+WRITES_ZEROS = 'fprintf(out, i ? ", %d" : "%d", 0);'
+
+
+def _lines_until(stream: Any, wanted: str, seen: List[str], timeout: float = 120) -> None:
+    """Read ``stream`` (a process's output) into ``seen`` until a line holds ``wanted``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line.rstrip())
+        if wanted in line:
+            return
+    raise AssertionError(f"no line with {wanted!r}:\n" + "\n".join(seen))
+
+
+def test_test_watch_reruns_the_cases_when_a_source_is_saved(projects: Dict[str, Path], tmp_path: Path) -> None:
+    project = tmp_path / "watched"
+    shutil.copytree(projects["c"], project, ignore=shutil.ignore_patterns(".motivus", "build"))
+    proc = subprocess.Popen([*MOTIVUS, "-C", str(project), "test", "--watch", "--toolchain", "host"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: List[str] = []
+    try:
+        _lines_until(proc.stdout, "watching for changes", seen)
+        assert any(line.endswith(" passed, 0 failed") for line in seen), seen
+        main_c = project / "src" / "main.c"
+        main_c.write_text(main_c.read_text().replace(WRITES_LABELS, WRITES_ZEROS))
+        _lines_until(proc.stdout, "watching for changes", seen)
+        after = seen[seen.index(next(line for line in seen if line.startswith("changed:"))):]
+        assert after[0] == "changed: src/main.c"
+        assert any(re.fullmatch(r"\d+ passed, [1-9]\d* failed", line) for line in after), after
+        assert any("FAILED points from params" in line for line in after), after
+        (project / "README.md").write_text("not an input\n")  # no cycle for it
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "stopped watching" in rest and "changed:" not in rest, rest
+
+
+def test_loopback_watch_serves_the_rebuilt_package_to_the_next_task(
+        projects: Dict[str, Path], tmp_path: Path) -> None:
+    project = tmp_path / "served"
+    shutil.copytree(projects["c"], project, ignore=shutil.ignore_patterns(".motivus", "build", "results"))
+    proc = subprocess.Popen([*MOTIVUS, "-C", str(project), "loopback", "--watch", "--port", "0", "--workers", "1",
+                             "--data-dir", str(project)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        uri = proc.stdout.readline().strip().split("=", 1)[1]
+        seen: List[str] = []
+        _lines_until(proc.stderr, "rebuilt ", seen)  # the log is on stderr
+        env = {**os.environ, "WEBSOCKET_URI": uri}
+
+        def labels() -> str:
+            driver = subprocess.run([sys.executable, "driver.py"], cwd=project, env=env, capture_output=True,
+                                    text=True, timeout=120)
+            assert driver.returncode == 0, driver.stderr
+            return driver.stdout.strip().splitlines()[0]
+
+        assert labels() == str(SEED_LABELS)
+        main_c = project / "src" / "main.c"
+        main_c.write_text(main_c.read_text().replace(WRITES_LABELS, WRITES_ZEROS))
+        _lines_until(proc.stderr, "the next task gets it", seen)
+        assert labels() == str([0] * len(SEED_LABELS))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_driver_without_loopback_gets_a_clear_error(projects: Dict[str, Path]) -> None:
