@@ -588,7 +588,8 @@ def completion(shell: str) -> None:
     click.echo(completer(main, {}, "motivus", "_MOTIVUS_COMPLETE").source())
 
 
-@main.group()
+@main.group(epilog=examples("motivus marketplace serve", "motivus marketplace user add alice",
+                            "motivus marketplace token create --user alice --kind personal"))
 def marketplace() -> None:
     """Serve and administer a self-hosted marketplace."""
 
@@ -643,7 +644,7 @@ def marketplace_gc(data_dir: Path) -> None:
     console.print(f"removed {blobs} orphan file(s), {freed:,} bytes, from {data_dir}")
 
 
-@marketplace.group(name="user")
+@marketplace.group(name="user", epilog=examples("motivus marketplace user add alice"))
 def marketplace_user() -> None:
     """Manage users."""
 
@@ -660,7 +661,7 @@ def marketplace_user_add(name: str, data_dir: Path) -> None:
     console.print(f"added user {name}")
 
 
-@marketplace.group(name="token")
+@marketplace.group(name="token", epilog=examples("motivus marketplace token create --user alice --kind application"))
 def marketplace_token() -> None:
     """Manage access tokens."""
 
@@ -681,7 +682,7 @@ def marketplace_token_create(user: str, kind: str, data_dir: Path) -> None:
     click.echo(f"({article} {kind} token of {user}: keep it now, it cannot be shown again)", err=True)
 
 
-@marketplace.group(name="algorithm")
+@marketplace.group(name="algorithm", epilog=examples("motivus marketplace algorithm create kmeans --owner alice"))
 def marketplace_algorithm() -> None:
     """Manage algorithms."""
 
@@ -715,7 +716,8 @@ def marketplace_algorithm_add_maintainer(algorithm: str, user: str, data_dir: Pa
     console.print(f"{user} maintains {algorithm}")
 
 
-@main.group(short_help="Build, list and check the toolchain images and tools.")
+@main.group(short_help="Build, list and check the toolchain images and tools.",
+            epilog=examples("motivus toolchain doctor", "motivus toolchain build", "motivus toolchain list"))
 def toolchain() -> None:
     """Build, list and check the toolchains (mvrc for Rust, mvcc for C/C++)."""
 

@@ -203,13 +203,13 @@ def test_quiet_and_verbose_are_accepted_by_every_command() -> None:
 
 
 def _leaf_commands() -> List[Tuple[str, click.Command]]:
+    """Every command and group below motivus."""
     def walk(group: click.Group, prefix: str) -> List[Tuple[str, click.Command]]:
         found: List[Tuple[str, click.Command]] = []
         for name, command in group.commands.items():
+            found.append((prefix + name, command))
             if isinstance(command, click.Group):
                 found += walk(command, prefix + name + " ")
-            else:
-                found.append((prefix + name, command))
         return found
 
     return walk(main, "")
