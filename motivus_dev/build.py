@@ -36,6 +36,19 @@ if TYPE_CHECKING:
 #: Above this, a build warns about the package's size (the hosted marketplace takes 100 MB).
 PACKAGE_WARN_BYTES = 100 * 1000 * 1000
 STAMP = Path(".motivus") / "build-stamp.json"
+#: A build that keeps the module's function names (for ``motivus profile``) goes here, with its
+#: own stamp, so that it never stands in for the package ``build/`` holds.
+NAMED = Path(".motivus") / "profile"
+
+
+def package_dir(config: ProjectConfig, keep_names: bool = False) -> Path:
+    """Where a build writes its package: ``build/``, or for a build with function names
+    ``.motivus/profile/``."""
+    return config.project_dir / NAMED if keep_names else config.build_dir
+
+
+def _stamp_path(config: ProjectConfig, keep_names: bool) -> Path:
+    return config.project_dir / (NAMED / "build-stamp.json" if keep_names else STAMP)
 
 
 #: How many compiler warnings a successful build lists (-v shows the whole output).
@@ -131,9 +144,9 @@ def not_sources(config: ProjectConfig) -> List[Path]:
     return _not_inputs(config) + filesystem
 
 
-def _read_stamp(config: ProjectConfig) -> Optional[Dict[str, object]]:
+def _read_stamp(config: ProjectConfig, keep_names: bool = False) -> Optional[Dict[str, object]]:
     try:
-        data = json.loads((config.project_dir / STAMP).read_text())
+        data = json.loads(_stamp_path(config, keep_names).read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -164,10 +177,11 @@ def toolchain_ref(config: ProjectConfig) -> str:
     return f"{image.repository}:{pinned_version}" if pinned_version else image.ref
 
 
-def is_up_to_date(config: ProjectConfig, toolchain_ref: str, builder: Optional[str] = None) -> bool:
-    """True when build/ holds intact outputs of exactly the current inputs (and, given
-    ``builder``, built by that toolchain: see :func:`builder_identity`)."""
-    stamp = _read_stamp(config)
+def is_up_to_date(config: ProjectConfig, toolchain_ref: str, builder: Optional[str] = None,
+                  keep_names: bool = False) -> bool:
+    """True when build/ (or the named build's directory) holds intact outputs of exactly the
+    current inputs (and, given ``builder``, built by that toolchain: see :func:`builder_identity`)."""
+    stamp = _read_stamp(config, keep_names)
     if not stamp or stamp.get("fingerprint") != fingerprint(config, toolchain_ref):
         return False
     if builder is not None and stamp.get("builder") != builder:
@@ -176,7 +190,7 @@ def is_up_to_date(config: ProjectConfig, toolchain_ref: str, builder: Optional[s
     if not isinstance(outputs, dict) or set(outputs) != set(output_names(config).values()):
         return False
     for name, digest in outputs.items():
-        path = config.build_dir / name
+        path = package_dir(config, keep_names) / name
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             return False
     return True
@@ -250,9 +264,11 @@ def check_output_dirs(config: ProjectConfig) -> None:
 
 
 def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "auto",
-                  force: bool = False, offline: bool = False) -> BuildResult:
+                  force: bool = False, offline: bool = False, keep_names: bool = False) -> BuildResult:
     """Build the project at ``project_dir`` into ``build/NAME-VERSION.*``; ``offline``
-    downloads nothing (Rust crates from ``vendor/`` or the user's download cache)."""
+    downloads nothing (Rust crates from ``vendor/`` or the user's download cache);
+    ``keep_names`` builds the same package with its function names, for a profile, into
+    ``.motivus/profile/`` (build/ is left alone)."""
     started = time.monotonic()
     config = load_config(project_dir)
     check_inside_project(config)
@@ -268,8 +284,8 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     where, reason = choose_toolchain(toolchain)
     host_checks = _check_host_tools(config.build.compiler) if where is Executor.HOST else []
     builder = builder_identity(config, where, image_ref, host_checks)
-    if not force and is_up_to_date(config, image_ref, builder):
-        return BuildResult(config, _built_files(config), "", "nothing changed since the last build", True,
+    if not force and is_up_to_date(config, image_ref, builder, keep_names):
+        return BuildResult(config, _built_files(config, keep_names), "", "nothing changed since the last build", True,
                            time.monotonic() - started)
     if where is Executor.HOST and toolchain == "auto":
         reporter.warning(f"{reason}: building with the host's own tools, whose bytes differ from the pinned "
@@ -279,7 +295,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     # leaves build/ as it was (its stamp no longer matches the sources, so it is not taken for
     # current, and `motivus push` says so).
     config.toolchain.prepare_project(config.project_dir / config.build.source, config.package_version, reporter)
-    plan = _plan(config, image_ref, where, offline)
+    plan = _plan(config, image_ref, where, offline, keep_names)
     reporter.info(f"building {config.package_stem} with {config.build.compiler} ({where.value}: {reason})")
     if where is Executor.DOCKER:
         from .toolchain import docker as executor
@@ -300,16 +316,18 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     outputs = _package(config, plan.out_dir, reporter)
     from .packing import atomic_write, write_package
 
+    target = package_dir(config, keep_names)
+    target.mkdir(parents=True, exist_ok=True)
     for kind, data in outputs.items():
-        atomic_write(config.build_dir / names[kind], data)
-    write_package(config.build_dir, config.name, config.package_version,
+        atomic_write(target / names[kind], data)
+    write_package(target, config.name, config.package_version,
                   {names[kind]: data for kind, data in sorted(outputs.items())})
-    files = _built_files(config)
+    files = _built_files(config, keep_names)
     if where is Executor.DOCKER:  # the image may have been built or pulled by this build
         builder = builder_identity(config, where, image_ref)
     stamp = {"fingerprint": fingerprint(config, image_ref), "builder": builder,
              "outputs": {f.path.name: f.sha256 for f in files}}
-    atomic_write(config.project_dir / STAMP, json.dumps(stamp, indent=1, sort_keys=True).encode())
+    atomic_write(_stamp_path(config, keep_names), json.dumps(stamp, indent=1, sort_keys=True).encode())
     return BuildResult(config, files, where.value, reason, False, time.monotonic() - started, warnings)
 
 
@@ -327,7 +345,8 @@ def shared_cache(compiler: str, where: Executor) -> Path:
     return cache_dir() / "toolchains" / f"{compiler}-{where.value}"
 
 
-def _plan(config: ProjectConfig, image_ref: str, where: Executor, offline: bool) -> "BuildPlan":
+def _plan(config: ProjectConfig, image_ref: str, where: Executor, offline: bool,
+          keep_names: bool = False) -> "BuildPlan":
     from .toolchain.images import host_script
     from .toolchain.plan import BuildInput, make_plan
 
@@ -347,6 +366,8 @@ def _plan(config: ProjectConfig, image_ref: str, where: Executor, offline: bool)
             profile=config.build.profile,
             cflags=" ".join(config.build.cflags),
             ldflags=" ".join(config.build.ldflags),
+            simd=config.build.simd,
+            keep_names=keep_names,
             extra_env=tuple(sorted(script_env.items())),
             shared_cache=shared_cache(config.build.compiler, where),
             ca_file=next((bundle for bundle in CA_BUNDLES if bundle.is_file()), None),
@@ -403,10 +424,10 @@ def _package(config: ProjectConfig, out_dir: Path, reporter: Reporter) -> Dict[s
     return outputs
 
 
-def _built_files(config: ProjectConfig) -> List[BuiltFile]:
+def _built_files(config: ProjectConfig, keep_names: bool = False) -> List[BuiltFile]:
     files = []
     for name in output_names(config).values():
-        path = config.build_dir / name
+        path = package_dir(config, keep_names) / name
         data = path.read_bytes()
         files.append(BuiltFile(path, len(data), hashlib.sha256(data).hexdigest()))
     return files

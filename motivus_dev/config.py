@@ -101,6 +101,9 @@ class BuildConfig:
     profile: str = "release"
     cflags: List[str] = field(default_factory=list)
     ldflags: List[str] = field(default_factory=list)
+    #: compile with WebAssembly SIMD128 (node 16, Chrome 91, Firefox 89, Safari 16.4 and
+    #: later run it); off for a package that must run on older browsers
+    simd: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,13 @@ class _Reader:
             raise self.fail(key, "must be a text value", f"write '{short}: \"...\"'")
         return str(value)
 
+    def boolean(self, data: Mapping[str, Any], key: str, default: bool) -> bool:
+        short = key.rsplit(".", 1)[-1]
+        value = data.get(short, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"is {value!r}, not true or false", f"write '{short}: true' or '{short}: false'")
+        return value
+
     def string_list(self, data: Mapping[str, Any], key: str) -> List[str]:
         short = key.rsplit(".", 1)[-1]
         value = data.get(short)
@@ -265,7 +275,7 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
     reader.unknown_keys(
         build,
         "build",
-        ("compiler", "source", "filesystem", "lang", "toolchain_version", "profile", "cflags", "ldflags"),
+        ("compiler", "source", "filesystem", "lang", "toolchain_version", "profile", "cflags", "ldflags", "simd"),
     )
     compiler = reader.string(build, "build.compiler", required=True) or ""
     if compiler in UNSUPPORTED_COMPILERS:
@@ -303,6 +313,7 @@ def _parse_build(reader: _Reader, build: Dict[str, Any], project_dir: Path) -> B
         profile=profile,
         cflags=reader.string_list(build, "build.cflags"),
         ldflags=reader.string_list(build, "build.ldflags"),
+        simd=reader.boolean(build, "build.simd", True),
     )
 
 

@@ -23,6 +23,7 @@ from motivus_dev.toolchain.module_checks import check_glue_imports, check_node16
 
 if TYPE_CHECKING:
     from motivus_dev.reporter import Reporter
+    from motivus_dev.toolchain.plan import BuildPlan
 
 _CARGO_STATUS = re.compile(r"^\s*(Compiling|Downloaded|Downloading|Updating|Locking|Adding|Installing)\s+(\S.*)$")
 _CARGO_FINISHED = re.compile(r"^\s*Finished\s")
@@ -30,6 +31,60 @@ _CARGO_FINISHED = re.compile(r"^\s*Finished\s")
 #: The glue of ``--target no-modules`` defines this one name (0.2.108: ``let wasm_bindgen =
 #: (function(exports) {...})``; 0.2.106: ``let wasm_bindgen;`` then an assignment in a closure).
 _GLUE_NAME = re.compile(r"^let wasm_bindgen\b", re.MULTILINE)
+
+
+#: The step `motivus bench --native` runs alone: the crate built for this machine under the
+#: harness the kit writes (:func:`write_native_harness`), and run.
+NATIVE = Step("native", title="building and running the crate natively")
+
+_HARNESS_MAIN = """\
+//! Written by the Motivus Dev Kit for `motivus bench --native`: the crate's own code, built
+//! for this machine with cargo's release defaults, timed around `motivus_native(params)`.
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let params = std::fs::read_to_string(args.next().expect("PARAMS.json")).expect("cannot read the params");
+    let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(5);
+    let result_path = args.next().expect("RESULT.json");
+    for run in 1..=runs {
+        let began = Instant::now();
+        let result = algorithm::motivus_native(&params);
+        let seconds = began.elapsed().as_secs_f64();
+        println!("motivus-native: run {} {:.9} s", run, seconds);
+        if run == 1 {
+            std::fs::write(&result_path, result).expect("cannot write the result");
+        }
+    }
+}
+"""
+
+
+def write_native_harness(plan: "BuildPlan") -> None:
+    """The harness crate of the ``native`` step, in the project's mvrc cache: a bin that
+    depends on the project's crate by a relative path (the same in the container and on the
+    host), with the crate's own Cargo.lock so that it builds offline with the same versions."""
+    import os
+
+    import tomlkit
+
+    source = plan.project_dir / plan.host_env["MOTIVUS_SOURCE"]
+    try:
+        manifest: Any = tomlkit.parse((source / "Cargo.toml").read_text(encoding="utf-8"))
+        crate = str(manifest["package"]["name"])
+    except (OSError, UnicodeDecodeError, KeyError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise BuildError(f"cannot read the crate's name from {source / 'Cargo.toml'}: {exc}") from exc
+    harness = plan.cache_dir / "native"
+    (harness / "src").mkdir(parents=True, exist_ok=True)
+    relative = Path(os.path.relpath(source, harness)).as_posix()
+    (harness / "Cargo.toml").write_text(
+        '[package]\nname = "motivus-native"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n'
+        f'[dependencies]\nalgorithm = {{ package = {tomlkit.string(crate).as_string()}, path = '
+        f'{tomlkit.string(relative).as_string()} }}\n\n[workspace]\n', encoding="utf-8")
+    (harness / "src" / "main.rs").write_text(_HARNESS_MAIN, encoding="utf-8")
+    lock = source / "Cargo.lock"
+    if lock.is_file() and not (harness / "Cargo.lock").is_file():
+        (harness / "Cargo.lock").write_bytes(lock.read_bytes())
 
 
 class Mvrc(Toolchain):
@@ -156,7 +211,7 @@ class Mvrc(Toolchain):
     def script_env(self, project_dir: Path, source_dir: Path, profile: str, lang: str,
                    exclude: Sequence[Path] = ()) -> Dict[str, str]:
         """``MOTIVUS_CARGO_PROFILE_SET``: the keys the crate's own ``[profile.release]`` (or
-        ``[profile.dev]`` for a debug build) sets; build.sh gives its defaults (opt-level s,
+        ``[profile.dev]`` for a debug build) sets; build.sh gives its defaults (opt-level 3,
         LTO, one codegen unit, ...) only for the others, so the project's choices stand."""
         import tomlkit
 
@@ -171,6 +226,11 @@ class Mvrc(Toolchain):
         table: Any = profiles.get(section) if isinstance(profiles, dict) else None
         keys = sorted(str(key) for key in table) if isinstance(table, dict) else []
         return {"MOTIVUS_CARGO_PROFILE_SET": " ".join(keys)}
+
+    def prepare_step(self, step: Step, plan: "BuildPlan") -> None:
+        """Before ``native``: the harness crate (:func:`write_native_harness`)."""
+        if step == NATIVE:
+            write_native_harness(plan)
 
     def package(self, out_dir: Path, name: str, version: str, filesystem: Optional[str] = None) -> Packaged:
         try:

@@ -41,6 +41,10 @@ class BuildInput:
     profile: str = "release"
     cflags: str = ""
     ldflags: str = ""
+    #: compile with WebAssembly SIMD128 (motivus.yml build.simd)
+    simd: bool = True
+    #: keep the module's function names (a build for a profile)
+    keep_names: bool = False
     #: toolchain-specific settings for its build script (``Toolchain.script_env``)
     extra_env: Tuple[Tuple[str, str], ...] = ()
     #: the user's cache shared by all projects (downloads, tools built once)
@@ -138,6 +142,8 @@ def _env(project: str, inp: BuildInput, source: str, filesystem: str,
         "MOTIVUS_PROFILE": inp.profile,
         "MOTIVUS_CFLAGS": inp.cflags,
         "MOTIVUS_LDFLAGS": inp.ldflags,
+        "MOTIVUS_SIMD": "1" if inp.simd else "0",
+        "MOTIVUS_KEEP_NAMES": "1" if inp.keep_names else "0",
         "MOTIVUS_OUT": f"{project}/{out_rel}",
         "MOTIVUS_CACHE": cache,
         # A HOME the caller's uid can write (the image has no home for arbitrary uids).

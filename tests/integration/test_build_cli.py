@@ -171,18 +171,36 @@ def test_compile_error_shows_the_compiler_message_and_keeps_the_last_good_packag
     assert "the sources changed since kmcpp-0.0.1.zip was built" in stale.output
 
 
+def crate_opt_levels(project: Path) -> Dict[str, str]:
+    """The opt-level cargo compiled each crate with (its own report of the artifacts)."""
+    lines = (project / ".motivus" / "cache" / "mvrc" / "artifacts.json").read_text().splitlines()
+    found = {}
+    for line in lines:
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact":
+            found[message["target"]["name"]] = str(message["profile"]["opt_level"])
+    return found
+
+
 def test_the_crates_own_release_profile_stands(projects: Dict[str, Path]) -> None:
     """build.sh gives its defaults only where [profile.release] is silent: opt-level 1 in the
-    crate is what cargo compiles with (cargo's own report of the artifact says so)."""
+    crate is what cargo compiles it with, the template's "s" for its dependencies stands, and
+    without a [profile.release] the kit's default is cargo's own, 3."""
     project = projects["rust"]
     manifest = project / "Cargo.toml"
     original = manifest.read_text()
-    manifest.write_text(original.replace('opt-level = "s"', "opt-level = 1"))
+    assert "[profile.release]\nopt-level = 3\n" in original
+    manifest.write_text(original.replace("[profile.release]\nopt-level = 3\n", "[profile.release]\nopt-level = 1\n"))
     try:
         result = motivus("-C", str(project), "build", "--toolchain", "docker")
         assert result.exit_code == 0, result.output
-        artifacts = (project / ".motivus" / "cache" / "mvrc" / "artifacts.json").read_text()
-        assert '"opt_level":"1"' in artifacts and '"opt_level":"s"' not in artifacts
+        levels = crate_opt_levels(project)
+        assert levels["kmrust"] == "1" and levels["serde_json"] == "s", levels
+        manifest.write_text(original[:original.index("# Measured in the kit's")])
+        result = motivus("-C", str(project), "build", "--toolchain", "docker")
+        assert result.exit_code == 0, result.output
+        levels = crate_opt_levels(project)
+        assert levels["kmrust"] == "3" and levels["serde_json"] == "3", levels
     finally:
         manifest.write_text(original)
 

@@ -46,6 +46,8 @@ def test_container_env_follows_the_interface() -> None:
         "MOTIVUS_PROFILE": "debug",
         "MOTIVUS_CFLAGS": "-O1 -DX=1",
         "MOTIVUS_LDFLAGS": "-sFOO=1",
+        "MOTIVUS_SIMD": "1",
+        "MOTIVUS_KEEP_NAMES": "0",
         "MOTIVUS_OUT": "/project/.motivus/out/mvcc",
         "MOTIVUS_CACHE": "/project/.motivus/cache/mvcc",
         "MOTIVUS_SHARED_CACHE": "/motivus-shared",
@@ -54,6 +56,13 @@ def test_container_env_follows_the_interface() -> None:
         "HOME": "/project/.motivus/cache/mvcc/home",
         "SOURCE_DATE_EPOCH": "0",
     }
+
+
+def test_simd_and_names_reach_the_script() -> None:
+    """motivus.yml's build.simd: false and a build for a profile are the script's to apply."""
+    plan = plan_for("rust", simd=False, keep_names=True)
+    assert plan.container_env["MOTIVUS_SIMD"] == "0"
+    assert plan.host_env["MOTIVUS_KEEP_NAMES"] == "1"
 
 
 SHARED = Path("/home/ada/.cache/motivus/toolchains/mvrc-docker")

@@ -13,6 +13,8 @@
 # Inputs (environment, see the build-script interface):
 #   MOTIVUS_PROJECT, MOTIVUS_SOURCE, MOTIVUS_FILESYSTEM, MOTIVUS_NAME, MOTIVUS_VERSION,
 #   MOTIVUS_PROFILE (release|debug), MOTIVUS_CFLAGS, MOTIVUS_LDFLAGS, MOTIVUS_OUT, MOTIVUS_CACHE,
+#   MOTIVUS_SIMD (1: compile with wasm SIMD128, the automatic build only), MOTIVUS_KEEP_NAMES
+#   (1: keep function names in the module, for a profile),
 #   and the kit's decisions:
 #   MOTIVUS_MAKEFILE  the Makefile whose `app` target builds the program, or empty
 #   MOTIVUS_SOURCES   otherwise: `c:PATH` / `cpp:PATH` words, relative to the source
@@ -227,6 +229,13 @@ automatic_build() {
             ;;
         *) fail "unknown MOTIVUS_PROFILE '$MOTIVUS_PROFILE' (use release or debug)" ;;
     esac
+    # SIMD128 lets clang vectorise loops as it does natively with SSE2 (the templates' k-means
+    # 3x faster, docs/benchmarks.md); node 16 and current browsers run it.
+    if [ "${MOTIVUS_SIMD:-0}" = 1 ]; then
+        OPT_FLAGS="$OPT_FLAGS -msimd128"
+        LINK_PROFILE_FLAGS="$LINK_PROFILE_FLAGS -msimd128"
+    fi
+    if [ "${MOTIVUS_KEEP_NAMES:-0}" = 1 ]; then LINK_PROFILE_FLAGS="$LINK_PROFILE_FLAGS --profiling-funcs"; fi
 
     # Paths differ between the container (/project) and the host: remap the project and the
     # cache so that __FILE__ and any recorded path are the same in both. The date macros are

@@ -12,7 +12,9 @@
 # Inputs (environment): MOTIVUS_PROJECT, MOTIVUS_SOURCE, MOTIVUS_PROFILE (release|debug),
 #   MOTIVUS_OUT, MOTIVUS_CACHE (this project's), MOTIVUS_SHARED_CACHE (the user's: cargo's
 #   downloads and the built CLIs), MOTIVUS_CARGO_PROFILE_SET (the [profile.*] keys the crate
-#   sets itself), MOTIVUS_OFFLINE, MOTIVUS_CA_FILE (a CA bundle for a TLS-inspecting proxy).
+#   sets itself), MOTIVUS_SIMD (1: compile with wasm SIMD128), MOTIVUS_KEEP_NAMES (1: keep the
+#   module's name section, for a profile), MOTIVUS_OFFLINE, MOTIVUS_CA_FILE
+#   (a CA bundle for a TLS-inspecting proxy).
 # Output: $MOTIVUS_OUT/module.wasm and $MOTIVUS_OUT/module.js (`--target no-modules` glue).
 set -eu
 
@@ -176,19 +178,25 @@ compile() {
     # reference-types is on by default since rustc 1.82, and wasm-bindgen would then keep JS
     # values in an externref table: node 16 cannot load that. Off, it uses its JS heap.
     # Paths differ between the container and the host: remap them so both give the same bytes.
-    RUSTFLAGS="-C target-feature=-reference-types --remap-path-prefix=$PROJECT=/project --remap-path-prefix=$CACHE=/cache --remap-path-prefix=$CARGO_HOME=/cargo-home"
+    # SIMD128 (the kit decides: motivus.yml build.simd) lets LLVM vectorise loops as it does
+    # natively with SSE2; node 16 and current browsers run it.
+    SIMD_FLAG=""
+    if [ "${MOTIVUS_SIMD:-0}" = 1 ]; then SIMD_FLAG="-C target-feature=+simd128"; fi
+    RUSTFLAGS="-C target-feature=-reference-types $SIMD_FLAG --remap-path-prefix=$PROJECT=/project --remap-path-prefix=$CACHE=/cache --remap-path-prefix=$CARGO_HOME=/cargo-home"
     export RUSTFLAGS
     if [ "$MOTIVUS_PROFILE" = "release" ]; then
-        # opt-level s, not z: z also stops the inlining of small iterator closures, which made
-        # the k-means template 2.8x slower (benchmarks/bench_compute.py) for no size gain after
-        # wasm-opt. panic=abort is the only strategy wasm32-unknown-unknown has; the panic hook
+        # opt-level 3 (cargo's own release default): with SIMD128 it ran the k-means template
+        # 1.6x faster than opt-level s (docs/benchmarks.md); z also stops the inlining of
+        # small iterator closures. panic=abort is the only strategy wasm32-unknown-unknown has; the panic hook
         # (console_error_panic_hook) still reports the message before the abort.
-        default_profile CARGO_PROFILE_RELEASE_OPT_LEVEL opt-level s
+        default_profile CARGO_PROFILE_RELEASE_OPT_LEVEL opt-level 3
         default_profile CARGO_PROFILE_RELEASE_LTO lto true
         default_profile CARGO_PROFILE_RELEASE_CODEGEN_UNITS codegen-units 1
         default_profile CARGO_PROFILE_RELEASE_PANIC panic abort
         default_profile CARGO_PROFILE_RELEASE_DEBUG debug 0
         default_profile CARGO_PROFILE_RELEASE_STRIP strip symbols
+        # A profile names functions: the crate's own strip setting yields for that build.
+        if [ "${MOTIVUS_KEEP_NAMES:-0}" = 1 ]; then export CARGO_PROFILE_RELEASE_STRIP=none; fi
         default_profile CARGO_PROFILE_RELEASE_INCREMENTAL incremental false
         PROFILE_ARGS="--release"
         PROFILE_DIR=release
@@ -226,11 +234,16 @@ compile() {
     # target_features section says so; wasm-bindgen reads that section to choose externref.
     # Nothing of ours uses it (the code walk in the kit checks the result), so drop the section.
     # shellcheck disable=SC2086
-    "$WASM_OPT_BIN" $NODE16_FEATURES --enable-reference-types --strip-target-features "$WASM" -o "$work/input.wasm"
+    # wasm-opt writes the name section only when told to keep debug information (-g).
+    NAMES_FLAG=""
+    if [ "${MOTIVUS_KEEP_NAMES:-0}" = 1 ]; then NAMES_FLAG="-g"; fi
+    "$WASM_OPT_BIN" $NODE16_FEATURES $NAMES_FLAG --enable-reference-types --strip-target-features "$WASM" -o "$work/input.wasm"
     "$cli" --target no-modules --no-typescript --out-name module --out-dir "$work" "$work/input.wasm"
     if [ "$MOTIVUS_PROFILE" = "release" ]; then
         # shellcheck disable=SC2086
-        "$WASM_OPT_BIN" $NODE16_FEATURES -O3 --strip-debug --strip-producers "$work/module_bg.wasm" -o "$work/module.wasm"
+        STRIP_FLAG="--strip-debug"  # DWARF and the name section
+        if [ "${MOTIVUS_KEEP_NAMES:-0}" = 1 ]; then STRIP_FLAG="--strip-dwarf"; fi
+        "$WASM_OPT_BIN" $NODE16_FEATURES -O3 $NAMES_FLAG $STRIP_FLAG --strip-producers "$work/module_bg.wasm" -o "$work/module.wasm"
     else
         cp "$work/module_bg.wasm" "$work/module.wasm"
     fi
@@ -240,8 +253,22 @@ compile() {
     echo "mvrc: wrote $MOTIVUS_OUT/module.wasm ($(wc -c <"$MOTIVUS_OUT/module.wasm") bytes) with wasm-bindgen $version" >&2
 }
 
+# `motivus bench --native`: the harness crate the kit wrote in $CACHE/native (the project's
+# crate as an rlib, with cargo's release defaults for this machine), built offline and run
+# MOTIVUS_NATIVE_RUNS times on $CACHE/native/params.json.
+native() {
+    harness="$CACHE/native"
+    [ -f "$harness/Cargo.toml" ] || fail "no $harness/Cargo.toml: the kit writes the harness before this step"
+    export CARGO_TARGET_DIR="$CACHE/native-target"
+    echo "motivus-native: compiler: $("$RUSTC_BIN" --version)"
+    "$CARGO_BIN" build --release --offline --manifest-path "$harness/Cargo.toml" ||
+        fail "the crate did not build natively (see above): --native needs a crate that also builds for this machine"
+    "$CARGO_TARGET_DIR/release/motivus-native" "$harness/params.json" "${MOTIVUS_NATIVE_RUNS:-5}" "$harness/result.json"
+}
+
 case "$STEP" in
     fetch) fetch ;;
     compile) compile ;;
-    *) fail "unknown step '$STEP' (fetch or compile)" ;;
+    native) native ;;
+    *) fail "unknown step '$STEP' (fetch, compile or native)" ;;
 esac

@@ -13,17 +13,54 @@ static double distance2(const double *a, const double *b, size_t dims) {
     return sum;
 }
 
-static size_t nearest(const double *x, const double *centroids, size_t k, size_t dims) {
-    size_t best = 0;
-    double best_d = DBL_MAX;
-    for (size_t c = 0; c < k; c++) {
-        double d = distance2(x, centroids + c * dims, dims);
-        if (d < best_d) {
-            best_d = d;
-            best = c;
+/* The points stored by dimension (one column per dimension, padded to whole lanes), so that
+ * the distance loop works on LANES points at once: SIMD registers, natively and in wasm
+ * (SIMD128), while each point's sum still adds its dimensions in order (the same labels as a
+ * loop per point). The lane loops have a constant trip count, which compilers unroll and
+ * vectorise, keeping the sums in registers. */
+#define LANES 8
+
+static double *to_columns(const points_t *p, size_t stride) {
+    double *columns = calloc(stride * p->dims, sizeof(double));
+    for (size_t i = 0; i < p->count; i++) {
+        for (size_t d = 0; d < p->dims; d++) {
+            columns[d * stride + i] = p->xs[i * p->dims + d];
         }
     }
-    return best;
+    return columns;
+}
+
+/* The index of each point's nearest centroid (the first of equals). */
+static void nearest_all(const double *columns, size_t count, size_t stride, const double *centroids, size_t k,
+                        size_t dims, int *out) {
+    for (size_t start = 0; start < count; start += LANES) {
+        double best_d[LANES];
+        int best[LANES];
+        for (size_t j = 0; j < LANES; j++) {
+            best_d[j] = DBL_MAX;
+            best[j] = 0;
+        }
+        for (size_t c = 0; c < k; c++) {
+            double dist[LANES] = {0};
+            for (size_t d = 0; d < dims; d++) {
+                const double y = centroids[c * dims + d];
+                const double *column = columns + d * stride + start;
+                for (size_t j = 0; j < LANES; j++) {
+                    double diff = column[j] - y;
+                    dist[j] += diff * diff;
+                }
+            }
+            for (size_t j = 0; j < LANES; j++) {
+                if (dist[j] < best_d[j]) {
+                    best_d[j] = dist[j];
+                    best[j] = (int)c;
+                }
+            }
+        }
+        for (size_t j = 0; j < LANES && start + j < count; j++) {
+            out[start + j] = best[j];
+        }
+    }
 }
 
 /* Deterministic farthest-first initialisation: the first point, then repeatedly the point
@@ -54,8 +91,10 @@ static void farthest_first(const points_t *p, size_t k, double *centroids) {
 
 int kmeans(const points_t *p, size_t k, int max_iterations, int *labels) {
     size_t dims = p->dims;
-    double *centroids, *sums;
+    double *centroids, *sums, *columns;
     size_t *counts;
+    size_t stride = (p->count + LANES - 1) / LANES * LANES;
+    int *nearest;
     int iteration = 0;
     if (p->count == 0) {
         return 0;
@@ -66,6 +105,8 @@ int kmeans(const points_t *p, size_t k, int max_iterations, int *labels) {
     centroids = malloc(k * dims * sizeof(double));
     sums = malloc(k * dims * sizeof(double));
     counts = malloc(k * sizeof(size_t));
+    columns = to_columns(p, stride);
+    nearest = malloc(p->count * sizeof(int));
     farthest_first(p, k, centroids);
     for (size_t i = 0; i < p->count; i++) {
         labels[i] = -1;
@@ -73,10 +114,10 @@ int kmeans(const points_t *p, size_t k, int max_iterations, int *labels) {
     while (iteration < max_iterations) {
         int changed = 0;
         iteration++;
+        nearest_all(columns, p->count, stride, centroids, k, dims, nearest);
         for (size_t i = 0; i < p->count; i++) {
-            int best = (int)nearest(p->xs + i * dims, centroids, k, dims);
-            if (best != labels[i]) {
-                labels[i] = best;
+            if (nearest[i] != labels[i]) {
+                labels[i] = nearest[i];
                 changed = 1;
             }
         }
@@ -117,6 +158,8 @@ int kmeans(const points_t *p, size_t k, int max_iterations, int *labels) {
     free(centroids);
     free(sums);
     free(counts);
+    free(columns);
+    free(nearest);
     return iteration;
 }
 

@@ -35,6 +35,15 @@ pub fn main(input: &JsValue, clusters: &JsValue) -> Box<[JsValue]> {
         .into_boxed_slice()
 }
 
+/// The algorithm built for this machine, for `motivus bench --native`: the task's params as
+/// JSON text in, what `main` returns as JSON text out. The same code as the wasm, so the
+/// bench's wasm/native ratio is the cost of running it as WebAssembly.
+pub fn motivus_native(params: &str) -> String {
+    let (xs, k): (Vec<Vec<f32>>, usize) =
+        serde_json::from_str(params).expect("params must be [points, k]");
+    serde_json::to_string(&kmeans(&xs, k)).expect("labels are JSON")
+}
+
 /// A task parameter read as JSON, as the platform's own Rust packages read theirs.
 ///
 /// `JsValue::into_serde` goes through `JSON.stringify`, so a parameter means what the
@@ -57,14 +66,17 @@ pub fn kmeans(xs: &[Vec<f32>], k: usize) -> Vec<usize> {
         "all points must have the same number of dimensions"
     );
     let k = k.min(xs.len());
+    let n = xs.len();
+    let columns = Columns::new(xs, dims);
     let mut centroids = farthest_first(xs, k);
-    let mut labels = vec![0usize; xs.len()];
+    let mut labels = vec![0usize; n];
+    let mut nearest_of = vec![0u32; n];
     for _ in 0..300 {
+        columns.nearest(&centroids, &mut nearest_of);
         let mut changed = false;
-        for (i, x) in xs.iter().enumerate() {
-            let best = nearest(x, &centroids);
-            if best != labels[i] {
-                labels[i] = best;
+        for (label, &best) in labels.iter_mut().zip(&nearest_of) {
+            if *label != best as usize {
+                *label = best as usize;
                 changed = true;
             }
         }
@@ -90,21 +102,60 @@ pub fn kmeans(xs: &[Vec<f32>], k: usize) -> Vec<usize> {
     canonical(&labels)
 }
 
-fn distance2(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+/// The points stored by dimension (one column per dimension, padded to whole lanes), so that
+/// the distance loop works on `LANES` points at once: SIMD registers, natively and in wasm
+/// (SIMD128), while each point's sum still adds its dimensions in order (the same labels as a
+/// loop per point). The lane loops have a constant trip count, which LLVM unrolls and
+/// vectorises, keeping the sums in registers.
+struct Columns {
+    n: usize,
+    stride: usize,
+    values: Vec<f32>,
 }
 
-fn nearest(x: &[f32], centroids: &[Vec<f32>]) -> usize {
-    let mut best = 0;
-    let mut best_d = f32::INFINITY;
-    for (c, centroid) in centroids.iter().enumerate() {
-        let d = distance2(x, centroid);
-        if d < best_d {
-            best_d = d;
-            best = c;
+const LANES: usize = 8;
+
+impl Columns {
+    fn new(xs: &[Vec<f32>], dims: usize) -> Self {
+        let n = xs.len();
+        let stride = n.div_ceil(LANES) * LANES;
+        let mut values = vec![0f32; stride * dims];
+        for (i, x) in xs.iter().enumerate() {
+            for (d, v) in x.iter().enumerate() {
+                values[d * stride + i] = *v;
+            }
+        }
+        Columns { n, stride, values }
+    }
+
+    /// The index of each point's nearest centroid (the first of equals).
+    fn nearest(&self, centroids: &[Vec<f32>], out: &mut [u32]) {
+        for start in (0..self.n).step_by(LANES) {
+            let mut best_d = [f32::INFINITY; LANES];
+            let mut best = [0u32; LANES];
+            for (c, centroid) in centroids.iter().enumerate() {
+                let mut dist = [0f32; LANES];
+                for (d, &y) in centroid.iter().enumerate() {
+                    let column = &self.values[d * self.stride + start..][..LANES];
+                    for j in 0..LANES {
+                        dist[j] += (column[j] - y) * (column[j] - y);
+                    }
+                }
+                for j in 0..LANES {
+                    if dist[j] < best_d[j] {
+                        best_d[j] = dist[j];
+                        best[j] = c as u32;
+                    }
+                }
+            }
+            let len = LANES.min(self.n - start);
+            out[start..start + len].copy_from_slice(&best[..len]);
         }
     }
-    best
+}
+
+fn distance2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 fn farthest_first(xs: &[Vec<f32>], k: usize) -> Vec<Vec<f32>> {
