@@ -56,8 +56,8 @@ class MotivusCommand(click.Command):
         if state is not None and state.json and not any(param.name == "as_json" for param in self.params):
             path = " ".join(["motivus", *ctx.command_path.split()[1:]])
             raise UsageError(f"--json: `{path}` has no JSON output",
-                             hint="--json is on build, test, info, push, toolchain list, toolchain doctor "
-                                  "and toolchain push")
+                             hint="--json is on build, test, profile, bench, info, push, toolchain list, "
+                                  "toolchain doctor and toolchain push")
         return super().invoke(ctx)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -452,6 +452,90 @@ def test_cmd(ctx: click.Context, pattern: Optional[str], junit_xml: Optional[Pat
         ctx.exit(1 if failed else 0)
     if shown(report):
         raise TestFailure(f"{failed} of {len(report.results)} case(s) failed")
+
+
+def run_timeout_option(fn: Any) -> Any:
+    """``--timeout`` of the commands that run one case again and again (profile, bench)."""
+    return click.option("--timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
+                        help="Deadline per run, in seconds (a case's own 'timeout' wins).")(fn)
+
+
+@main.command(short_help="Profile a fixture case: a flame graph and the time split.", epilog=examples(
+    "motivus profile three-clusters",
+    "motivus profile seed --warmup 0",
+    "motivus profile three-clusters --out profiles --json"))
+@click.argument("case", required=False)
+@click.option("--warmup", type=click.IntRange(0, 100), default=1, show_default=True,
+              help="Runs before the profiled one (a first call in a fresh worker runs in V8's baseline code).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the flame graph [default: .motivus/profile].")
+@run_timeout_option
+@click.option("--toolchain", "-t", type=click.Choice(TOOLCHAIN_MODES), default="auto",
+              show_default=True, help="Where to build the package with its function names.")
+@unsandboxed_option
+@json_option
+@click.pass_context
+def profile(ctx: click.Context, case: Optional[str], warmup: int, out: Optional[Path], timeout: float,
+            toolchain: str, allow_unsandboxed: bool, as_json: bool) -> None:
+    """Run CASE (a fixture case's name) in the worker pool with V8's profiler and write a
+    flame graph to open in a browser (speedscope), with the time split and the hottest
+    functions. The package is built with its function names in .motivus/profile/."""
+    from .profiling import profile_case
+    from .ui import render_profile
+
+    with reporter_for(ctx) as reporter:
+        report = profile_case(_state(ctx).project_dir, reporter, case, warmup=warmup, toolchain=toolchain,
+                              out=out, timeout=timeout, allow_unsandboxed=allow_unsandboxed)
+    if as_json:
+        click.echo(json.dumps({
+            "ok": True, "case": report.case, "passed": report.run.passed, "seconds": round(report.run.seconds, 6),
+            "phases": {name: round(seconds, 6) for name, seconds in report.phases.items()},
+            "files": {kind: str(path) for kind, path in report.files.items()},
+            "functions": [{"name": f.name, "self_ms": round(f.self_ms, 3), "total_ms": round(f.total_ms, 3),
+                           "wasm": f.wasm} for f in report.functions[:50]],
+        }, indent=2))
+        return
+    render_profile(report)
+
+
+@main.command(short_help="Time a fixture case, run after run (--native: against native code).", epilog=examples(
+    "motivus bench three-clusters",
+    "motivus bench three-clusters -n 20 --native",
+    "motivus bench seed --json"))
+@click.argument("case", required=False)
+@click.option("-n", "--runs", type=click.IntRange(1, 10000), default=10, show_default=True, help="Runs counted.")
+@click.option("--warmup", type=click.IntRange(0, 100), default=1, show_default=True, help="Runs before, not counted.")
+@click.option("--native", is_flag=True,
+              help="Also build the same code for this machine and run it as often: the wasm/native ratio.")
+@run_timeout_option
+@click.option("--toolchain", "-t", type=click.Choice(TOOLCHAIN_MODES), default="auto",
+              show_default=True, help="Where to build when the package is stale (and the native Rust build).")
+@unsandboxed_option
+@json_option
+@click.pass_context
+def bench(ctx: click.Context, case: Optional[str], runs: int, warmup: int, native: bool, timeout: float,
+          toolchain: str, allow_unsandboxed: bool, as_json: bool) -> None:
+    """Run CASE (a fixture case's name) again and again in the worker pool and report min,
+    median and max per task and per phase; with --native, the same code built natively."""
+    from .benching import bench_case
+    from .ui import render_bench
+
+    with reporter_for(ctx) as reporter:
+        report = bench_case(_state(ctx).project_dir, reporter, case, runs=runs, warmup=warmup, native=native,
+                            toolchain=toolchain, timeout=timeout, allow_unsandboxed=allow_unsandboxed)
+    if as_json:
+        native_spread = report.native_spread
+        click.echo(json.dumps({
+            "ok": True, "case": report.case, "runs": len(report.runs), "warmup": len(report.warmups),
+            "seconds": report.total.as_dict(),
+            "phases": {name: spread.as_dict() for name, spread in report.phases.items()},
+            "first_warmup_seconds": report.warmups[0].seconds if report.warmups else None,
+            "native": None if report.native is None or native_spread is None else {
+                "compiler": report.native.compiler, "seconds": native_spread.as_dict()},
+            "ratio": report.ratio,
+        }, indent=2))
+        return
+    render_bench(report)
 
 
 @main.command(short_help="Run a local stand-in for the cluster, for drivers.",

@@ -176,6 +176,47 @@ def render_test_report(report: Any) -> None:
             console.print(f"node and {', '.join(report.runners[1:])} agree on every case")
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
+
+
+def render_profile(report: Any) -> None:
+    """`motivus profile`: the time split, the hottest functions, and the page to open."""
+    split = Table("phase", Column("time", justify="right"), Column("share", justify="right"), box=None)
+    total = sum(report.phases.values()) or 1.0
+    for name, seconds in report.phases.items():
+        split.add_row(name, _ms(seconds), f"{100 * seconds / total:.0f}%")
+    console.print(f"[bold]{escape(report.case)}[/]: {_ms(report.run.seconds)} in the pool"
+                  + ("" if report.run.passed else " [red](the case did not pass)[/]"))
+    console.print(split)
+    hot = Table(Column("self", justify="right"), Column("total", justify="right"), "function", box=None)
+    for function in report.functions[:12]:
+        hot.add_row(_ms(function.self_ms / 1000), _ms(function.total_ms / 1000),
+                    escape(printable(function.name)[:110]) + ("" if function.wasm else " [dim](js)[/]"))
+    console.print(hot)
+    console.print(f"flame graph: [bold]{escape(str(report.files['page']))}[/] (open it in a browser; "
+                  f"{escape(report.files['cpuprofile'].name)} opens in Chrome's DevTools too)")
+
+
+def render_bench(report: Any) -> None:
+    """`motivus bench`: min / median / max per task and per phase, and the native ratio."""
+    table = Table("", Column("min", justify="right"), Column("median", justify="right"),
+                  Column("max", justify="right"), box=None)
+    for name, spread in [("task", report.total), *report.phases.items()]:
+        table.add_row(name, _ms(spread.min), _ms(spread.median), _ms(spread.max))
+    native = report.native_spread
+    if native is not None:
+        table.add_row(f"native ({escape(report.native.compiler)})", _ms(native.min), _ms(native.median),
+                      _ms(native.max))
+    warm = f", after {len(report.warmups)} warm-up run(s)" if report.warmups else ""
+    console.print(f"[bold]{escape(report.case)}[/]: {len(report.runs)} run(s){warm}")
+    console.print(table)
+    if report.warmups:
+        console.print(f"first warm-up run: {_ms(report.warmups[0].seconds)} (a fresh worker)")
+    if report.ratio is not None:
+        console.print(f"wasm / native: [bold]{report.ratio:.2f}x[/] (median call phase / median native run)")
+
+
 def _loopback_view(stats: Any, url: str) -> Table:
     pool = stats.pool
     table = Table(title=f"motivus loopback on {url}", box=None, title_justify="left")

@@ -54,6 +54,14 @@ if [ "$node_major" -lt 18 ]; then
     exit 1
 fi
 
+# motivus profile fetches its flame-graph viewer (speedscope) with npm, once per user.
+# Debian's nodejs comes without it; a node from elsewhere (NodeSource's) carries its own and
+# conflicts with Debian's npm package, so it is installed only when there is none.
+if ! command -v npm >/dev/null 2>&1; then
+    say "npm"
+    $SUDO apt-get install -y -q --no-install-recommends npm </dev/null
+fi
+
 say "python virtualenv (.venv)"
 PY="${MOTIVUS_PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then

@@ -48,7 +48,11 @@ function motivusServe(runTask) {
       stderr += "motivus: the result is not JSON-serialisable: " + e + "\n";
       exitCode = exitCode || 1;
     }
-    post({ body: out, stdout: motivusTextB64(result.stdout), stderr: motivusTextB64(stderr), exitCode: exitCode });
+    var msg = { body: out, stdout: motivusTextB64(result.stdout), stderr: motivusTextB64(stderr), exitCode: exitCode };
+    if (result.timings !== undefined) {
+      msg.timings = result.timings; // only for a body that asked (timings.js)
+    }
+    post(msg);
   }
 
   var queue = Promise.resolve();

@@ -69,9 +69,11 @@ class NodeProcess:
     """One ``node pool.js`` process; the pool's worker interface (see ``pool.PoolWorker``)."""
 
     def __init__(
-        self, index: int, node: str, memory_mb: int, on_warning: Optional[Callable[[str], None]] = None
+        self, index: int, node: str, memory_mb: int, on_warning: Optional[Callable[[str], None]] = None,
+        *, profile: bool = False,
     ) -> None:
         self.index = index
+        self.profile = profile
         self.node = node
         self.memory_mb = memory_mb
         self.on_warning = on_warning
@@ -99,11 +101,13 @@ class NodeProcess:
         # A minimal environment: the loaders' worker threads get `env: {}` anyway, and the
         # node process itself needs nothing of the server's (tokens included).
         inner = {"MOTIVUS_WORKER_HEAP_MB": str(heap)}
+        if self.profile:
+            inner["MOTIVUS_PROFILE_TASKS"] = "1"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **inner}
         sandbox = probe(self.node)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *sandbox.command(POOL_JS, inner),
+                *sandbox.command(POOL_JS, inner, inspector=self.profile),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

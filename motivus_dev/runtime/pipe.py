@@ -26,7 +26,7 @@ Requests (Python -> node):
   ``{op: "run", id, hash, data_hash, body, timeout_ms, deadline_s, blobs}``  + the preload files
 Replies (node -> Python), each with ``k``, the key:
   ``{op: "ready", pid}``
-  ``{op: "result", id, result: {stdout, stderr, exitCode?}, body_bytes}`` + the body
+  ``{op: "result", id, result: {stdout, stderr, exitCode?, timings?, profile?}, body_bytes}`` + the body
   ``{op: "result", id, error}``            the task failed outside the loader
   ``{op: "warning", hash, text}``          something the author should know about a package
 
@@ -123,7 +123,18 @@ def result_of(reply: Dict[str, Any]) -> TaskResult:
         _text_or_none(res.get("stdout")),
         _text_or_none(res.get("stderr")),
         exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
+        timings=_timings(res.get("timings")),
+        profile=res.get("profile") if isinstance(res.get("profile"), dict) else None,
     )
+
+
+def _timings(value: Any) -> Optional[Dict[str, float]]:
+    """A loader's time split ({phase: ms}), or None when it posted none or something else."""
+    if not isinstance(value, dict):
+        return None
+    if not all(isinstance(ms, (int, float)) and not isinstance(ms, bool) for ms in value.values()):
+        return None
+    return {str(phase): float(ms) for phase, ms in value.items()}
 
 
 def _text_or_none(value: Any) -> Optional[str]:

@@ -175,7 +175,10 @@ class WorkerPool:
         reporter: Optional[Reporter] = None,
         worker_factory: Optional[WorkerFactory] = None,
         allow_unsandboxed: bool = False,
+        profile: bool = False,
     ) -> None:
+        """``profile``: each task in a new worker thread with V8's sampling profiler on, its
+        ``.cpuprofile`` in :attr:`TaskResult.profile` (``motivus profile``)."""
         if workers is None:
             workers = os.cpu_count() or 1
         if workers < 1:
@@ -198,6 +201,7 @@ class WorkerPool:
         self._factory: WorkerFactory = worker_factory or self._node_worker
         self._node_workers = worker_factory is None
         self.allow_unsandboxed = allow_unsandboxed
+        self.profile = profile
         self._warned: Set[str] = set()
         self._slots = [_Slot(i) for i in range(workers)]
         self._queue: Deque[_Job] = collections.deque()
@@ -213,7 +217,7 @@ class WorkerPool:
     def _node_worker(self, index: int, on_warning: Callable[[str], None]) -> PoolWorker:
         if not POOL_JS.is_file():
             raise ToolchainError(f"the pool's node script is missing: {POOL_JS}")
-        return NodeProcess(index, self.node, self.memory_mb, on_warning)
+        return NodeProcess(index, self.node, self.memory_mb, on_warning, profile=self.profile)
 
     def _warning(self, text: str) -> None:
         """A worker's warning about a package, shown once."""

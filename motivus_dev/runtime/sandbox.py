@@ -57,6 +57,8 @@ UNSAFE_FLAG = "--insecure-no-sandbox"
 BWRAP_HINT = "install bubblewrap (apt-get install bubblewrap) and allow user namespaces, or run as root"
 # Where the pool's script is seen inside the sandbox (its directory on the host is not).
 SCRIPT_DIR = "/motivus"
+#: The pool script's profiler module (runtime/node/profiler.js), bound only for a profiling pool.
+PROFILER_JS = "profiler.js"
 
 
 class SandboxUnavailable(RuntimeFailure):
@@ -86,16 +88,23 @@ class Sandbox:
             out.append(f"node permission model ({self.permission_flag})")
         return out
 
-    def command(self, script: Path, env: Mapping[str, str]) -> List[str]:
+    def command(self, script: Path, env: Mapping[str, str], inspector: bool = False) -> List[str]:
         """The argv that runs ``node script`` in the sandbox (or bare, when not contained),
-        with ``env`` set inside it (bubblewrap starts from an empty environment)."""
+        with ``env`` set inside it (bubblewrap starts from an empty environment).
+
+        ``inspector`` (a profiling pool, ``motivus profile``: the author's own code on the
+        author's machine): node's inspector profiles the worker threads, which node's
+        permission model refuses, so that layer is off; bubblewrap stays, and the script's
+        profiler module (``profiler.js`` beside it) is bound read-only too."""
         node_flags: List[str] = []
         inner_script = f"{SCRIPT_DIR}/{script.name}" if self.bwrap is not None else str(script)
-        if self.permission_flag is not None:
+        if self.permission_flag is not None and not inspector:
             node_flags = [self.permission_flag, "--allow-worker", f"--allow-fs-read={inner_script}", "--no-warnings"]
         if self.bwrap is None:
             return [self.node, *node_flags, inner_script]
         extra = ["--ro-bind", str(script), inner_script]
+        if inspector:
+            extra += ["--ro-bind", str(script.parent / PROFILER_JS), f"{SCRIPT_DIR}/{PROFILER_JS}"]
         for name, value in env.items():
             extra += ["--setenv", name, value]
         return [*self.bwrap, *extra, *_FINISH, self.node, *node_flags, inner_script]

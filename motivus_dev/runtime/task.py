@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 from motivus_dev.errors import RuntimeFailure
 from motivus_dev.runtime.package import Package
@@ -63,6 +63,11 @@ class TaskResult:
     error: Optional[str] = None
     duration: float = 0.0
     worker: Optional[int] = None
+    #: where the task's time went, in ms (input, instantiate, call, output), as our loaders
+    #: measure it (loader_js/timings.js); None from a loader that does not
+    timings: Optional[Dict[str, float]] = None
+    #: the loader's worker thread's CPU profile (Chrome ``.cpuprofile``), from a profiling pool
+    profile: Optional[Dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:

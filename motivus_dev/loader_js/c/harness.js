@@ -30,6 +30,9 @@ var motivusGuestPath = cArgs.motivusGuestPath;
 var cCall = require("./call");
 var motivusExportedCall = cCall.motivusExportedCall;
 var motivusJsonValue = cCall.motivusJsonValue;
+var timings = require("../timings");
+var motivusTimings = timings.motivusTimings;
+var motivusWithTimings = timings.motivusWithTimings;
 
 var MOTIVUS_PARAMS_PATH = "/motivus/params.json";
 var MOTIVUS_DATA_PATH = "/motivus/data.json";
@@ -129,6 +132,7 @@ function motivusRunC(glue, task) {
   if (task === null || typeof task !== "object" || Array.isArray(task)) {
     return Promise.reject(new Error("the task body is not an object"));
   }
+  var clock = motivusTimings(task);
   var stdout = [];
   var stderr = [];
   var args = motivusArguments(task.arguments);
@@ -149,12 +153,15 @@ function motivusRunC(glue, task) {
   });
   var params = task.params === undefined ? null : task.params;
   var paramsJson = JSON.stringify(params);
+  clock.lap("input");
 
   return Promise.all([motivusWasmModule(task), motivusDataZip(task)])
     .then(function (got) {
       var wasmModule = got[0];
       var zip = got[1];
+      clock.lap("instantiate");
       return (zip ? motivusReadZip(zip) : Promise.resolve(null)).then(function (entries) {
+        clock.lap("input");
         return [wasmModule, entries];
       });
     })
@@ -232,6 +239,7 @@ function motivusRunC(glue, task) {
     .then(function (got) {
       var program = got[0];
       var entries = got[1];
+      clock.lap("instantiate");
       var wasmExports = WebAssembly.Module.exports(got[2]).filter(function (e) {
         return e.kind === "function";
       }).map(function (e) {
@@ -264,6 +272,7 @@ function motivusRunC(glue, task) {
         motivusWriteFile(FS, MOTIVUS_PARAMS_PATH, paramsJson);
       }
       var call = motivusExportedCall(program, wasmExports, task.params);
+      clock.lap("input");
 
       var exitCode = 0;
       var returned;
@@ -281,6 +290,7 @@ function motivusRunC(glue, task) {
       if (typeof exitCode !== "number") {
         exitCode = 0;
       }
+      clock.lap("call");
 
       var out = {};
       var missing = [];
@@ -312,22 +322,23 @@ function motivusRunC(glue, task) {
       problems.forEach(function (p) {
         errText += "motivus: " + p + "\n";
       });
-      return {
+      clock.lap("output");
+      return motivusWithTimings({
         out: out,
         stdout: stdout.length ? stdout.join("\n") + "\n" : "",
         stderr: errText,
         exitCode: exitCode,
-      };
+      }, clock);
     })
     .catch(function (e) {
       // Failures before main ran (bad input, no filesystem, instantiation).
       var errText = stderr.length ? stderr.join("\n") + "\n" : "";
-      return {
+      return motivusWithTimings({
         out: {},
         stdout: stdout.length ? stdout.join("\n") + "\n" : "",
         stderr: errText + "motivus: " + (e && e.message ? e.message : String(e)) + "\n",
         exitCode: 1,
-      };
+      }, clock);
     });
 }
 

@@ -22,18 +22,22 @@ var motivusTaskConsole = require("./console").motivusTaskConsole;
 var json = require("./json");
 var motivusJsonReplacer = json.motivusJsonReplacer;
 var motivusDescribe = json.motivusDescribe;
+var timings = require("../timings");
+var motivusTimings = timings.motivusTimings;
+var motivusWithTimings = timings.motivusWithTimings;
 
 var motivusCompiled = null; // the compiled module: a warm worker serves one package
 
 /** Run one task body with the glue `bindgen`; resolves to {out, stdout, stderr, exitCode}. */
 function motivusRunRust(bindgenOf, body) {
   var out = { stdout: "", stderr: "" };
+  var clock = motivusTimings(body);
   function failed(e) {
     if (out.stderr && out.stderr.slice(-1) !== "\n") {
       out.stderr += "\n";
     }
     out.stderr += motivusDescribe(e) + "\n";
-    return { out: {}, stdout: out.stdout, stderr: out.stderr, exitCode: 1 };
+    return motivusWithTimings({ out: {}, stdout: out.stdout, stderr: out.stderr, exitCode: 1 }, clock);
   }
   return Promise.resolve()
     .then(function () {
@@ -44,6 +48,7 @@ function motivusRunRust(bindgenOf, body) {
       if (!Array.isArray(params)) {
         throw new Error("params must be a list, got " + JSON.stringify(params));
       }
+      clock.lap("input");
       if (motivusCompiled === null) {
         var bytes = body.buffWasm != null ? motivusToBytes(body.buffWasm, "buffWasm") : motivusB64Decode(body.wasm, "wasm");
         motivusCompiled = new WebAssembly.Module(bytes);
@@ -55,13 +60,17 @@ function motivusRunRust(bindgenOf, body) {
       if (typeof fn !== "function" || entry === "initSync") {
         throw new Error("the package has no exported function " + JSON.stringify(entry));
       }
-      return fn.apply(null, params);
+      clock.lap("instantiate");
+      var data = fn.apply(null, params);
+      clock.lap("call");
+      return data;
     })
     .then(function (data) {
       // Through JSON once, so that the body is plain and a value JSON cannot carry fails
       // here with a reason.
       var value = JSON.parse(JSON.stringify({ data: data === undefined ? null : data }, motivusJsonReplacer));
-      return { out: value, stdout: out.stdout, stderr: out.stderr, exitCode: 0 };
+      clock.lap("output");
+      return motivusWithTimings({ out: value, stdout: out.stdout, stderr: out.stderr, exitCode: 0 }, clock);
     }, failed)
     .catch(failed);
 }

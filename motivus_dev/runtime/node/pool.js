@@ -28,6 +28,11 @@ const packages = new Map(); // hash -> {loaderText, loaderB64, wasm (base64), bu
 const dataZips = new Map(); // hash -> Buffer
 const warm = new Map(); // package hash -> {worker, busy}
 const heapMb = Number(process.env.MOTIVUS_WORKER_HEAP_MB || 0);
+// A profiling pool (`motivus profile`): every task in a new worker thread, profiled from its
+// first line (profiler.js), the profile in its result; never a warm worker.
+const profiler = process.env.MOTIVUS_PROFILE_TASKS === '1' ? require('./profiler') : null;
+const profilerReady = profiler ? profiler.enable() : null;
+const PROFILE_INTERVAL_US = Number(process.env.MOTIVUS_PROFILE_INTERVAL_US || 200);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 // The key every reply carries (pipe.py: the first request, read before any task exists).
 // It lives only here, in the main thread: loaders' worker threads cannot read it, so a
@@ -74,7 +79,21 @@ function addPackage(req) {
     wasm: req.wasm,
     buff: Buffer.from(req.wasm, 'base64'),
     reusable: loaderText.includes(REUSE_MARKER),
+    held: profiler ? heldModule(req.wasm) : null,
   });
+}
+
+// A profiling pool runs every task in a new worker thread, whose first call of a long
+// function would run in V8's baseline code to its end (wasm has no on-stack replacement).
+// V8 shares a module's compiled code, tiered-up functions included, between the threads of
+// a process that compile the same bytes while one of them holds it: the main thread holds it,
+// so that a profile after a warm-up run shows the optimised code a warm worker runs.
+function heldModule(wasmB64) {
+  try {
+    return new WebAssembly.Module(Buffer.from(wasmB64, 'base64'));
+  } catch (err) {
+    return null; // the loader reports what is wrong with the module
+  }
 }
 
 function dropWarm(hash) {
@@ -138,6 +157,12 @@ async function startWorker(pkg, hash, tid) {
   }
 }
 
+// The time split our loaders post when asked (loader_js/timings.js): {phase: ms}.
+function isTimings(value) {
+  return !!value && typeof value === 'object' && !Array.isArray(value) &&
+    Object.values(value).every((ms) => typeof ms === 'number' && isFinite(ms) && ms >= 0);
+}
+
 // The loader's first message, as the platform's worker forwards it; or why it cannot be.
 function answerOf(m) {
   if (!m || typeof m !== 'object' || m.body === undefined) {
@@ -167,6 +192,7 @@ function answerOf(m) {
     stderr: m.stderr === undefined ? null : m.stderr,
   };
   if (m.exitCode !== undefined) result.exitCode = m.exitCode;
+  if (isTimings(m.timings)) result.timings = m.timings;
   return { result };
 }
 
@@ -177,18 +203,29 @@ async function run(req) {
     return;
   }
   const tid = `task-${req.id}`;
-  let entry = pkg.reusable ? warm.get(req.hash) : undefined;
+  const reusable = pkg.reusable && !profiler;
+  let profiled = null; // the profiled worker's inspector session
+  let entry = reusable ? warm.get(req.hash) : undefined;
   if (!entry || entry.busy) {
     if (entry) dropWarm(req.hash); // never share a worker between two running tasks
     let worker;
     try {
+      let attached = null;
+      if (profiler) {
+        await profilerReady;
+        attached = profiler.nextWorker();
+      }
       worker = await startWorker(pkg, req.hash, tid);
+      if (attached) {
+        profiled = await attached;
+        await profiler.start(profiled, PROFILE_INTERVAL_US);
+      }
     } catch (err) {
       send({ op: 'result', id: req.id, error: `could not start a worker thread for the loader (${err.message}): the process may be at its memory cap` });
       return;
     }
     entry = { worker, busy: false };
-    if (pkg.reusable) {
+    if (reusable) {
       warm.set(req.hash, entry);
       const created = entry;
       // A warm worker that dies while idle must not be handed the next task.
@@ -224,7 +261,7 @@ async function run(req) {
     worker.off('message', onMessage);
     worker.off('error', onError);
     worker.off('exit', onExit);
-    if (keepWorker && pkg.reusable && warm.get(req.hash) === entry) {
+    if (keepWorker && reusable && warm.get(req.hash) === entry) {
       entry.busy = false;
     } else if (warm.get(req.hash) === entry) {
       dropWarm(req.hash);
@@ -241,7 +278,15 @@ async function run(req) {
     }
     // A failed task may leave the loader in a bad state (and a trapped guest's memory
     // alive until GC): only a worker whose task succeeded stays warm.
-    finish({ op: 'result', id: req.id, result: answer.result }, !answer.result.exitCode);
+    if (profiled === null) {
+      finish({ op: 'result', id: req.id, result: answer.result }, !answer.result.exitCode);
+      return;
+    }
+    profiler.stop(profiled).then((profile) => {
+      answer.result.profile = profile;
+    }, (err) => {
+      answer.result.profile_error = String(err && err.message ? err.message : err);
+    }).then(() => finish({ op: 'result', id: req.id, result: answer.result }, false));
   };
   const onError = (err) => {
     // The platform's worker: {body: {}, stdout: null, stderr: btoa(e.toString()), exitCode: 1}
@@ -267,6 +312,9 @@ async function run(req) {
       }, false);
     }, req.timeout_ms);
   }
+  // Our loaders post the time split back (loader_js/timings.js); the platform's ignore this.
+  body.motivus_timings = true;
+  body.motivus_posted_at = performance.timeOrigin + performance.now();
   try {
     worker.postMessage(body);
   } catch (err) {
