@@ -106,7 +106,7 @@ def _rust(config: ProjectConfig, case: Case, runs: int, reporter: Reporter, tool
 
 def _c(config: ProjectConfig, case: Case, runs: int, reporter: Reporter) -> NativeRuns:
     from .build import not_sources
-    from .toolchain.mvcc import C_SUFFIXES, app_makefile
+    from .toolchain.mvcc import C_SUFFIXES, Mvcc, app_makefile
 
     if app_makefile(config.project_dir) is not None:
         raise ConfigError("--native builds the sources of the automatic build; this project builds with its "
@@ -119,8 +119,9 @@ def _c(config: ProjectConfig, case: Case, runs: int, reporter: Reporter) -> Nati
         raise ToolchainError("--native runs C programs in bubblewrap (their paths are the guest's)",
                              hint="apt-get install -y bubblewrap")
     kind = config.toolchain
+    assert isinstance(kind, Mvcc), kind  # run_native sends mvrc projects elsewhere
     source_dir = config.project_dir / config.build.source
-    sources = [path for path, _ in kind.sources(config.project_dir, source_dir, not_sources(config))]  # type: ignore[attr-defined]
+    sources = [path for path, _ in kind.sources(config.project_dir, source_dir, not_sources(config))]
     cxx = any(path.suffix not in C_SUFFIXES for path in sources)
     compilers = {"c": shutil.which("gcc"), "cpp": shutil.which("g++")}
     if compilers["c"] is None or (cxx and compilers["cpp"] is None):
