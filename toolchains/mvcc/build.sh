@@ -229,8 +229,9 @@ automatic_build() {
             ;;
         *) fail "unknown MOTIVUS_PROFILE '$MOTIVUS_PROFILE' (use release or debug)" ;;
     esac
-    # SIMD128 lets clang vectorise loops as it does natively with SSE2 (the templates' k-means
-    # 3x faster, docs/benchmarks.md); node 16 and current browsers run it.
+    # SIMD128 lets clang vectorise loops as it does natively with SSE2 (the C++ template's
+    # k-means kernel 1.3x faster with it, docs/benchmarks.md); node 16 and current browsers
+    # run it.
     if [ "${MOTIVUS_SIMD:-0}" = 1 ]; then
         OPT_FLAGS="$OPT_FLAGS -msimd128"
         LINK_PROFILE_FLAGS="$LINK_PROFILE_FLAGS -msimd128"
