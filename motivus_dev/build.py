@@ -297,13 +297,7 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
     config.toolchain.prepare_project(config.project_dir / config.build.source, config.package_version, reporter)
     plan = _plan(config, image_ref, where, offline, keep_names)
     reporter.info(f"building {config.package_stem} with {config.build.compiler} ({where.value}: {reason})")
-    if where is Executor.DOCKER:
-        from .toolchain import docker as executor
-    else:
-        from .toolchain import host as executor  # type: ignore[no-redef]
-    from .toolchain.progress import BuildProgress
-
-    output = executor.run_plan(plan, BuildProgress(reporter, config.toolchain))
+    output = run_plan(plan, where, config, reporter)
     from .toolchain.plan import compiler_warnings
 
     warnings = compiler_warnings(plan, output)
@@ -329,6 +323,18 @@ def build_project(project_dir: Path, reporter: Reporter, *, toolchain: str = "au
              "outputs": {f.path.name: f.sha256 for f in files}}
     atomic_write(_stamp_path(config, keep_names), json.dumps(stamp, indent=1, sort_keys=True).encode())
     return BuildResult(config, files, where.value, reason, False, time.monotonic() - started, warnings)
+
+
+def run_plan(plan: "BuildPlan", where: Executor, config: ProjectConfig, reporter: Reporter) -> List[str]:
+    """Run ``plan`` with the executor ``where`` names (the toolchain's container or the
+    host), its output read as the build's phases; the script's output lines."""
+    if where is Executor.DOCKER:
+        from .toolchain import docker as executor
+    else:
+        from .toolchain import host as executor  # type: ignore[no-redef]
+    from .toolchain.progress import BuildProgress
+
+    return executor.run_plan(plan, BuildProgress(reporter, config.toolchain))
 
 
 #: The host's bundle of trusted certificate authorities (Debian/Ubuntu, then Fedora's): the

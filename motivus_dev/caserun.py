@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .config import ProjectConfig
@@ -47,12 +46,16 @@ def one_case(config: ProjectConfig, name: Optional[str]) -> Case:
 
 @dataclass(frozen=True)
 class CaseRun:
-    """One run of the case: its task's result, how long the pool took, and its verdict."""
+    """One run of the case: its task's result and its verdict."""
 
     result: TaskResult
-    seconds: float
     passed: bool
     problem: str = ""
+
+    @property
+    def seconds(self) -> float:
+        """How long the pool took (body in to reply out)."""
+        return self.result.duration
 
     def phase(self, name: str) -> Optional[float]:
         """Seconds the loader spent in phase ``name`` (None: the loader does not time it)."""
@@ -84,7 +87,7 @@ async def _run(files: PackageFiles, case: Case, runs: int, reporter: Reporter, p
         for index in range(runs):
             result = await pool.run(spec)
             verdict = judge(case, outcome_of(result))
-            run = CaseRun(result, result.duration, verdict.passed, "; ".join(verdict.problems))
+            run = CaseRun(result, verdict.passed, "; ".join(verdict.problems))
             out.append(run)
             if on_run is not None:
                 on_run(index, run)
@@ -106,7 +109,3 @@ class Spread:
     def as_dict(self) -> Dict[str, float]:
         return {"min": self.min, "median": self.median, "max": self.max}
 
-
-def package_files(build_dir: Path, config: ProjectConfig) -> PackageFiles:
-    """The package a build wrote into ``build_dir``."""
-    return PackageFiles.found_in(build_dir, config.layout)

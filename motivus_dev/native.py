@@ -66,9 +66,8 @@ def run_native(config: ProjectConfig, case: Case, runs: int, reporter: Reporter,
 
 
 def _rust(config: ProjectConfig, case: Case, runs: int, reporter: Reporter, toolchain: str) -> NativeRuns:
-    from .build import _plan, choose_toolchain, toolchain_ref
+    from .build import _plan, choose_toolchain, run_plan, toolchain_ref
     from .toolchain.mvrc import NATIVE
-    from .toolchain.progress import BuildProgress
 
     source = config.project_dir / config.build.source / "src"
     if not any(_RUST_ENTRY_DEF.search(path.read_text(encoding="utf-8", errors="replace"))
@@ -87,11 +86,7 @@ def _rust(config: ProjectConfig, case: Case, runs: int, reporter: Reporter, tool
     (native_dir / "params.json").write_text(json.dumps(case.params), encoding="utf-8")
     plan = dataclasses.replace(plan, container_env={**plan.container_env, "MOTIVUS_NATIVE_RUNS": str(runs)},
                                host_env={**plan.host_env, "MOTIVUS_NATIVE_RUNS": str(runs)})
-    if where.value == "docker":
-        from .toolchain import docker as executor
-    else:
-        from .toolchain import host as executor  # type: ignore[no-redef]
-    output = executor.run_plan(plan, BuildProgress(reporter, config.toolchain))
+    output = run_plan(plan, where, config, reporter)
     seconds = [float(m.group(2)) for line in output if (m := _NATIVE_LINE.match(line.strip()))]
     if len(seconds) != runs:
         raise BuildError(f"the native harness reported {len(seconds)} of {runs} runs",

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .build import BuildResult, build_project, package_dir
-from .caserun import PHASES, CaseRun, one_case, package_files, run_case
+from .caserun import PHASES, CaseRun, one_case, run_case
 from .errors import RuntimeFailure
 from .flamegraph import FunctionTime, self_times, write_page
 from .reporter import Reporter
+from .testing import PackageFiles
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,6 @@ class ProfileReport:
     case: str
     build: BuildResult
     run: CaseRun
-    warmups: List[CaseRun]
     files: Dict[str, Path]  # page, cpuprofile, script
     functions: List[FunctionTime]
 
@@ -49,7 +49,7 @@ def profile_case(project_dir: Path, reporter: Reporter, case_name: Optional[str]
     built = build_project(project_dir, reporter, toolchain=toolchain, keep_names=True)
     config = built.config
     case = one_case(config, case_name)
-    files = package_files(package_dir(config, keep_names=True), config)
+    files = PackageFiles.found_in(package_dir(config, keep_names=True), config.layout)
     reporter.step(f"running {case.name}: {warmup} warm-up run(s), then one profiled", total=warmup + 1)
     runs = run_case(files, case, warmup + 1, reporter, profile=True, timeout=timeout,
                     allow_unsandboxed=allow_unsandboxed, on_run=lambda index, run: reporter.advance())
@@ -63,7 +63,7 @@ def profile_case(project_dir: Path, reporter: Reporter, case_name: Optional[str]
     reporter.step("writing the flame graph")
     target = out if out is not None else package_dir(config, keep_names=True)
     written = write_page(profiled.result.profile, target, _file_name(case.name))
-    return ProfileReport(case.name, built, profiled, runs[:-1], written, self_times(profiled.result.profile))
+    return ProfileReport(case.name, built, profiled, written, self_times(profiled.result.profile))
 
 
 def _file_name(case: str) -> str:

@@ -32,7 +32,7 @@ const heapMb = Number(process.env.MOTIVUS_WORKER_HEAP_MB || 0);
 // first line (profiler.js), the profile in its result; never a warm worker.
 const profiler = process.env.MOTIVUS_PROFILE_TASKS === '1' ? require('./profiler') : null;
 const profilerReady = profiler ? profiler.enable() : null;
-const PROFILE_INTERVAL_US = Number(process.env.MOTIVUS_PROFILE_INTERVAL_US || 200);
+const PROFILE_INTERVAL_US = 200; // V8's sampling interval: 5,000 samples a second
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 // The key every reply carries (pipe.py: the first request, read before any task exists).
 // It lives only here, in the main thread: loaders' worker threads cannot read it, so a
@@ -285,7 +285,7 @@ async function run(req) {
     profiler.stop(profiled).then((profile) => {
       answer.result.profile = profile;
     }, (err) => {
-      answer.result.profile_error = String(err && err.message ? err.message : err);
+      log(`pool.js: the profiler failed: ${err && err.message ? err.message : err}`);
     }).then(() => finish({ op: 'result', id: req.id, result: answer.result }, false));
   };
   const onError = (err) => {
