@@ -6,6 +6,7 @@ Errors: capability modules raise :class:`~motivus_dev.errors.MotivusError` subcl
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -685,18 +686,44 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("motivus")) / "marketplace"
 
 
-def _say_data_dir(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Path:
-    data_dir = (value or _default_data_dir()).expanduser()
-    click.echo(f"marketplace data directory: {data_dir}", err=True)
-    return data_dir
-
-
 DATA_DIR_OPTION = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MOTIVUS_MARKETPLACE_DATA",
-    default=None, callback=_say_data_dir,
-    help="Where the registry keeps its database and files [env MOTIVUS_MARKETPLACE_DATA; default: "
-         "the user's data directory, e.g. ~/.local/share/motivus/marketplace].",
+    default=None,
+    help="Where the registry keeps its database and files unless --database/--blobs say otherwise "
+         "[env MOTIVUS_MARKETPLACE_DATA; default: the user's data directory, e.g. "
+         "~/.local/share/motivus/marketplace].",
 )
+REGISTRY_OPTIONS = (
+    DATA_DIR_OPTION,
+    click.option("--database", metavar="URL", envvar="MOTIVUS_MARKETPLACE_DATABASE", default=None,
+                 help="The metadata database: postgresql://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH "
+                      "[env MOTIVUS_MARKETPLACE_DATABASE; default: DATA_DIR/marketplace.sqlite3]."),
+    click.option("--blobs", metavar="DIR|s3://BUCKET/PREFIX", envvar="MOTIVUS_MARKETPLACE_BLOBS", default=None,
+                 help="Where package files are stored: a directory or an S3-compatible bucket (credentials "
+                      "from the AWS variables) [env MOTIVUS_MARKETPLACE_BLOBS; default: DATA_DIR/blobs]."),
+    click.option("--s3-endpoint-url", metavar="URL", envvar="AWS_ENDPOINT_URL", default=None,
+                 help="The S3-compatible server [env AWS_ENDPOINT_URL; default: AWS]."),
+)
+
+
+def registry_options(func: Any) -> Any:
+    """The options every ``motivus marketplace`` command takes, given to it as ``where``
+    (a RegistryLocation), which is said on stderr."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, data_dir: Optional[Path], database: Optional[str], blobs: Optional[str],
+                s3_endpoint_url: Optional[str], **kwargs: Any) -> Any:
+        from .marketplace.server.location import RegistryLocation
+
+        if data_dir is None and (database is None or blobs is None):
+            data_dir = _default_data_dir()
+        where = RegistryLocation.of(data_dir, database=database, blobs=blobs, s3_endpoint_url=s3_endpoint_url)
+        click.echo(f"marketplace: {where.describe()}", err=True)
+        return func(*args, where=where, **kwargs)
+
+    for option in reversed(REGISTRY_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 @marketplace.command(name="serve", epilog=examples(
@@ -706,26 +733,72 @@ DATA_DIR_OPTION = click.option(
 @click.option("--port", type=click.IntRange(0, 65535), default=4000, show_default=True)
 @click.option("--public-url", metavar="URL", help="Base URL clients reach this server at (for download URLs).")
 @click.option("--access-log", is_flag=True, help="Log every request.")
-@DATA_DIR_OPTION
+@click.option("--presign", "presign", is_flag=True,
+              help="Hand out download URLs to the S3 store itself (short-lived, signed): package bytes "
+                   "never pass through this server. Needs --blobs s3://...")
+@click.option("--presign-expires", type=click.IntRange(60, 7 * 24 * 3600), default=3600, show_default=True,
+              metavar="SECONDS", help="How long a presigned download URL stays valid.")
+@registry_options
 @click.pass_context
 def marketplace_serve(ctx: click.Context, host: str, port: int, public_url: Optional[str], access_log: bool,
-                      data_dir: Path) -> None:
-    """Run the marketplace registry API (until Ctrl-C)."""
+                      presign: bool, presign_expires: int, where: Any) -> None:
+    """Run the marketplace registry API (until Ctrl-C). Several servers may share one
+    PostgreSQL database and one bucket: they are one registry."""
     from .marketplace.server.app import serve
 
     with reporter_for(ctx) as reporter:
-        serve(host, port, data_dir, reporter, public_url=public_url, access_log=access_log)
+        serve(host, port, where, reporter, public_url=public_url, access_log=access_log,
+              presign=presign_expires if presign else None)
 
 
 @marketplace.command(name="gc", epilog=examples("motivus marketplace gc"))
-@DATA_DIR_OPTION
-def marketplace_gc(data_dir: Path) -> None:
+@registry_options
+def marketplace_gc(where: Any) -> None:
     """Remove stored files that no published version references (left by lost uploads)."""
     from .marketplace.server.admin import collect_garbage
     from .ui import console
 
-    blobs, freed = collect_garbage(data_dir)
-    console.print(f"removed {blobs} orphan file(s), {freed:,} bytes, from {data_dir}")
+    blobs, freed = collect_garbage(where)
+    console.print(f"removed {blobs} orphan file(s), {freed:,} bytes, from {where.blobs}")
+
+
+@marketplace.command(name="migrate", epilog=examples(
+    "motivus marketplace migrate --from ~/.local/share/motivus/marketplace "
+    "--to postgresql://motivus@db/registry --blobs s3://packages/registry",
+    "motivus marketplace migrate --from postgresql://motivus@db/registry --from-blobs s3://packages/registry "
+    "--to ./registry-copy"))
+@click.option("--from", "source", required=True, metavar="DATA_DIR|DATABASE_URL",
+              help="The registry to copy: a data directory, or a database URL with --from-blobs.")
+@click.option("--from-blobs", metavar="DIR|s3://BUCKET/PREFIX", default=None,
+              help="The source's files, when --from is a database URL [default: DATA_DIR/blobs].")
+@click.option("--to", "target", metavar="DATA_DIR|DATABASE_URL", default=None,
+              help="Where to copy it: a data directory, or a database URL with --blobs "
+                   "(instead of --data-dir / --database).")
+@registry_options
+@click.pass_context
+def marketplace_migrate(ctx: click.Context, source: str, from_blobs: Optional[str], target: Optional[str],
+                        where: Any) -> None:
+    """Copy a whole registry (users, tokens, algorithms, versions and their files, each file's
+    sha256 checked) to another database and blob store; running it again is harmless."""
+    import dataclasses
+
+    from .marketplace.server.location import RegistryLocation
+    from .marketplace.server.transfer import copy_registry
+
+    if target is not None:
+        if "://" in target:
+            where = RegistryLocation.of(None if where.blobs_in_s3 else where.data_dir, database=target,
+                                        blobs=where.blobs, s3_endpoint_url=where.s3_endpoint_url)
+        else:
+            where = dataclasses.replace(RegistryLocation.of(Path(target)), s3_endpoint_url=where.s3_endpoint_url)
+    if "://" in source:
+        if from_blobs is None:
+            raise UsageError("--from is a database URL: say where its files are with --from-blobs")
+        origin = RegistryLocation.of(None, database=source, blobs=from_blobs, s3_endpoint_url=where.s3_endpoint_url)
+    else:
+        origin = RegistryLocation.of(Path(source), blobs=from_blobs, s3_endpoint_url=where.s3_endpoint_url)
+    with reporter_for(ctx) as reporter:
+        copy_registry(origin, where, reporter)
 
 
 @marketplace.group(name="user", epilog=examples("motivus marketplace user add alice"))
@@ -735,13 +808,13 @@ def marketplace_user() -> None:
 
 @marketplace_user.command(name="add", epilog=examples("motivus marketplace user add alice"))
 @click.argument("name")
-@DATA_DIR_OPTION
-def marketplace_user_add(name: str, data_dir: Path) -> None:
+@registry_options
+def marketplace_user_add(name: str, where: Any) -> None:
     """Add the user NAME."""
     from .marketplace.server.admin import add_user
     from .ui import console
 
-    add_user(data_dir, name)
+    add_user(where, name)
     console.print(f"added user {name}")
 
 
@@ -755,12 +828,12 @@ def marketplace_token() -> None:
 @click.option("--user", "user", required=True, help="The token's user.")
 @click.option("--kind", type=click.Choice(["personal", "application"]), required=True,
               help="personal: publishes versions; application: runs drivers, reads and downloads.")
-@DATA_DIR_OPTION
-def marketplace_token_create(user: str, kind: str, data_dir: Path) -> None:
+@registry_options
+def marketplace_token_create(user: str, kind: str, where: Any) -> None:
     """Create a token; it is printed once (only its hash is stored)."""
     from .marketplace.server.admin import create_token
 
-    result = create_token(data_dir, user, kind)
+    result = create_token(where, user, kind)
     click.echo(result.token)
     article = "an" if kind[0] in "aeiou" else "a"
     click.echo(f"({article} {kind} token of {user}: keep it now, it cannot be shown again)", err=True)
@@ -776,13 +849,13 @@ def marketplace_algorithm() -> None:
 @click.argument("name")
 @click.option("--owner", required=True, help="The user who owns it.")
 @click.option("--private", is_flag=True, help="Visible only to its owner and maintainers.")
-@DATA_DIR_OPTION
-def marketplace_algorithm_create(name: str, owner: str, private: bool, data_dir: Path) -> None:
+@registry_options
+def marketplace_algorithm_create(name: str, owner: str, private: bool, where: Any) -> None:
     """Create the algorithm NAME, owned by --owner."""
     from .marketplace.server.admin import create_algorithm
     from .ui import console
 
-    result = create_algorithm(data_dir, name, owner, is_public=not private)
+    result = create_algorithm(where, name, owner, is_public=not private)
     console.print(f"created algorithm {result.name} (id {result.id}), owner {owner}")
 
 
@@ -790,13 +863,13 @@ def marketplace_algorithm_create(name: str, owner: str, private: bool, data_dir:
     "motivus marketplace algorithm add-maintainer kmeans bob"))
 @click.argument("algorithm")
 @click.argument("user")
-@DATA_DIR_OPTION
-def marketplace_algorithm_add_maintainer(algorithm: str, user: str, data_dir: Path) -> None:
+@registry_options
+def marketplace_algorithm_add_maintainer(algorithm: str, user: str, where: Any) -> None:
     """Let USER publish versions of ALGORITHM."""
     from .marketplace.server.admin import add_maintainer
     from .ui import console
 
-    add_maintainer(data_dir, algorithm, user)
+    add_maintainer(where, algorithm, user)
     console.print(f"{user} maintains {algorithm}")
 
 

@@ -42,6 +42,11 @@ if [ "${#wanted[@]}" -gt 0 ]; then
             && [ -d /run/systemd/system ]; then
         $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
     fi
+    # The same for Debian's PostgreSQL: the tests start throw-away clusters of their own.
+    if printf '%s\n' "${wanted[@]}" | grep -qx 'postgresql' && command -v systemctl >/dev/null 2>&1 \
+            && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
+    fi
 else
     echo "all installed"
 fi
@@ -62,6 +67,13 @@ if ! command -v npm >/dev/null 2>&1; then
     $SUDO apt-get install -y -q --no-install-recommends npm </dev/null
 fi
 
+# The marketplace's S3 tests run SeaweedFS, built from its Go module (scripts/seaweedfs.sh):
+# a go of the machine's own is kept (it fetches the toolchain the module needs), else Debian's.
+if ! command -v go >/dev/null 2>&1; then
+    say "go"
+    $SUDO apt-get install -y -q --no-install-recommends golang-go </dev/null
+fi
+
 say "python virtualenv (.venv)"
 PY="${MOTIVUS_PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
@@ -70,6 +82,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip </dev/null
 .venv/bin/python -m pip install -q -e '.[test]' </dev/null
 .venv/bin/motivus --version
+
+say "SeaweedFS (the S3 server of the marketplace's tests; built once, then cached)"
+bash scripts/seaweedfs.sh >/dev/null
 
 say "docker engine"
 bash scripts/docker-engine.sh start

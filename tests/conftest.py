@@ -6,9 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from backends import PostgresCluster, SeaweedS3
+
+    from motivus_dev.marketplace.server.location import RegistryLocation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,3 +135,58 @@ def http_dir(tmp_path: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["PostgresCluster"]:
+    """A throw-away PostgreSQL cluster for the whole run (tests/backends.py)."""
+    from backends import PostgresCluster, Unavailable
+
+    try:
+        cluster = PostgresCluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator["SeaweedS3"]:
+    """SeaweedFS's S3 server for the whole run, the AWS variables pointing at it meanwhile."""
+    from backends import SeaweedS3, Unavailable, aws_environment
+
+    try:
+        server = SeaweedS3()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        with aws_environment(server):
+            yield server
+    finally:
+        server.stop()
+
+
+#: The marketplace's backends every registry test runs on: the embedded default and the
+#: distributed one (PostgreSQL + S3).
+REGISTRY_BACKENDS = ("sqlite-dir", "postgresql-s3")
+
+
+@pytest.fixture(params=REGISTRY_BACKENDS)
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> "RegistryLocation":
+    """An empty registry: a data directory, or a new PostgreSQL database and S3 prefix."""
+    from motivus_dev.marketplace.server.location import RegistryLocation
+
+    if request.param == "sqlite-dir":
+        return RegistryLocation.of(tmp_path / "data")
+    return distributed_registry(request.getfixturevalue("postgres"), request.getfixturevalue("seaweed"))
+
+
+def distributed_registry(postgres: "PostgresCluster", seaweed: "SeaweedS3") -> "RegistryLocation":
+    """A new database of the cluster and a new prefix of the bucket."""
+    from motivus_dev.marketplace.server.location import RegistryLocation
+
+    return RegistryLocation.of(
+        None, database=postgres.create_database(), blobs=seaweed.blobs_url(), s3_endpoint_url=seaweed.endpoint
+    )

@@ -14,11 +14,12 @@ import os
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.layout import PackageLayout
 from motivus_dev.marketplace.server.app import ASGIApp, _bind, _url, create_app
+from motivus_dev.marketplace.server.location import RegistryLocation, as_location
 from motivus_dev.marketplace.server.store import Store
 from motivus_dev.marketplace.validation import PackageLimits
 from motivus_dev.wasm.module import encode_u32
@@ -73,20 +74,21 @@ def build_package(
 
 
 class Seed:
-    """A data directory with users ``alice`` (owner of ``algo``) and ``bob`` (no rights),
-    each with a personal and an application token."""
+    """A registry (a data directory or a location) with users ``alice`` (owner of ``algo``)
+    and ``bob`` (no rights), each with a personal and an application token."""
 
-    def __init__(self, data_dir: Path, algorithm: str = "algo") -> None:
+    def __init__(self, where: Union[Path, RegistryLocation], algorithm: str = "algo") -> None:
         from motivus_dev.marketplace.server import admin
 
-        self.data_dir = Path(data_dir)
+        self.where = as_location(where)
         self.algorithm = algorithm
         self.tokens: Dict[str, str] = {}
-        for user in ("alice", "bob"):
-            admin.add_user(self.data_dir, user)
-            for kind in ("personal", "application"):
-                self.tokens[f"{user}_{kind}"] = admin.create_token(self.data_dir, user, kind).token
-        self.algorithm_id = admin.create_algorithm(self.data_dir, algorithm, "alice").id
+        with Store(self.where) as store:
+            for user in ("alice", "bob"):
+                store.add_user(user)
+                for kind in ("personal", "application"):
+                    self.tokens[f"{user}_{kind}"] = store.create_token(user, kind)
+        self.algorithm_id = admin.create_algorithm(self.where, algorithm, "alice").id
 
     @property
     def alice(self) -> str:
@@ -124,28 +126,29 @@ class RunningServer:
 
     def __init__(
         self,
-        data_dir: Path,
+        where: Union[Path, RegistryLocation],
         host: str = "127.0.0.1",
         port: int = 0,
         *,
         public_url: Optional[str] = None,
         limits: Optional[PackageLimits] = None,
         app_wrapper: Optional[Callable[[ASGIApp], ASGIApp]] = None,
+        presign: Optional[int] = None,
     ) -> None:
-        """Start serving ``data_dir`` on ``host:port`` (0: a free port, see ``.port``).
+        """Start serving a registry on ``host:port`` (0: a free port, see ``.port``).
 
         ``app_wrapper`` wraps the ASGI app (tests put a flaky or tampering layer in front).
         """
         import uvicorn
 
-        self.data_dir = Path(data_dir)
-        store = Store(self.data_dir)
+        self.where = as_location(where)
+        self.store = store = Store(self.where)
         store.clean_scratch()
         store.gc_blobs()
         self._sock = _bind(host, port)
         self.port = int(self._sock.getsockname()[1])
         self.url = _url(host, self.port)
-        app = create_app(self.data_dir, public_url=public_url, limits=limits)
+        app = create_app(store, public_url=public_url, limits=limits, presign=presign)
         if app_wrapper is not None:
             app = app_wrapper(app)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
@@ -173,6 +176,7 @@ class RunningServer:
         self._thread.join(timeout=20)
         with contextlib.suppress(OSError):
             self._sock.close()
+        self.store.close()
 
     def __enter__(self) -> "RunningServer":
         return self

@@ -1,5 +1,6 @@
 """Runs a marketplace server in a process of its own, for tests that kill it: ``python
-tests/marketplace_launcher.py --data-dir DIR [--port 0] [--pause-before-commit FLAG]``.
+tests/marketplace_launcher.py (--data-dir DIR | --database URL --blobs URL) [--port 0]
+[--pause-before-commit FLAG]``.
 
 ``--pause-before-commit FLAG``: a publish writes its version to the file FLAG once its blobs
 are in place, then sleeps 60 s before committing (a ``before_commit`` hook injected into the
@@ -16,6 +17,7 @@ from typing import Callable, List, Optional
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.server.app import serve
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.server.store import Store
 
 
@@ -51,12 +53,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="marketplace_launcher.py")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--database", default=None)
+    parser.add_argument("--blobs", default=None)
     parser.add_argument("--pause-before-commit", type=Path, default=None)
     args = parser.parse_args(argv)
     hook = pause_before_commit(args.pause_before_commit) if args.pause_before_commit else None
     try:
-        serve(args.host, args.port, args.data_dir, PrintReporter(), store=Store(args.data_dir, before_commit=hook))
+        where = RegistryLocation.of(args.data_dir, database=args.database, blobs=args.blobs)
+        serve(args.host, args.port, where, PrintReporter(), store=Store(where, before_commit=hook))
     except MarketplaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

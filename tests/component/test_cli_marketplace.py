@@ -159,7 +159,7 @@ def server(seed: Seed) -> Any:
         counting.append(CountingApp(app))
         return counting[0]
 
-    running = RunningServer(seed.data_dir, app_wrapper=wrap)
+    running = RunningServer(seed.where, app_wrapper=wrap)
     running.counter = counting[0]  # type: ignore[attr-defined]
     try:
         yield running

@@ -62,7 +62,7 @@ def test_published_cli_push_dev_publishes_to_our_server(motivus24: Path, seed: S
         return subprocess.run([str(motivus24 / "motivus"), "push", "-D"], cwd=project, env=env,
                               capture_output=True, text=True, timeout=120)
 
-    with RunningServer(seed.data_dir, port=DEV_PORT):
+    with RunningServer(seed.where, port=DEV_PORT):
         env = _clean_env(MOTIVUS_PERSONAL_ACCESS_TOKEN=seed.alice)
         run = push_dev(env)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -74,7 +74,7 @@ def test_published_cli_push_dev_publishes_to_our_server(motivus24: Path, seed: S
         # A user who is not a maintainer gets its "not authorized to push" error.
         bob = push_dev(_clean_env(MOTIVUS_PERSONAL_ACCESS_TOKEN=seed.bob))
         assert "not authorized to push version" in bob.stderr
-    [version] = Store(seed.data_dir).get_algorithm(seed.algorithm_id).versions
+    [version] = Store(seed.where).get_algorithm(seed.algorithm_id).versions
     assert version.name == "0.0.1"
     assert version.metadata["long_description"] == "# algo\nThe long description.\n"
     assert version.metadata["short_description"] == "tiny"
@@ -97,7 +97,7 @@ def test_published_client_downloads_through_algorithm_repo_host(motivus24: Path,
     from motivus_dev.marketplace.client.push import push
     from motivus_dev.reporter import NullReporter
 
-    with RunningServer(seed.data_dir) as server:
+    with RunningServer(seed.where) as server:
         push(pkg, "algo", "0.0.1", {}, server.url, seed.alice, "T", NullReporter())
         env = _clean_env(ALGORITHM_REPO_HOST=f"127.0.0.1:{server.port}", APPLICATION_TOKEN=seed.app)
         run = subprocess.run(

@@ -22,6 +22,7 @@ import pytest
 from marketplace_helpers import Seed, build_package, minimal_wasm
 
 import motivus_dev
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.server.store import Store
 
 ALGOS = "/api/package_registry/algorithms/"
@@ -30,12 +31,12 @@ LAUNCHER = Path(__file__).resolve().parents[1] / "marketplace_launcher.py"
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, pause_before_commit: Optional[Path] = None) -> None:
+    def __init__(self, where: RegistryLocation, pause_before_commit: Optional[Path] = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
         pause = ["--pause-before-commit", str(pause_before_commit)] if pause_before_commit else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(LAUNCHER), "--port", "0", "--data-dir", str(data_dir), *pause],
+            [sys.executable, str(LAUNCHER), "--port", "0", *_location_args(where), *pause],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
@@ -67,6 +68,12 @@ class ServerProcess:
             self.proc.stdout.close()
 
 
+def _location_args(where: RegistryLocation) -> List[str]:
+    if where.data_dir is not None:
+        return ["--data-dir", str(where.data_dir)]
+    return ["--database", where.database, "--blobs", where.blobs]
+
+
 @pytest.fixture()
 def servers() -> Iterator[List[ServerProcess]]:
     started: List[ServerProcess] = []
@@ -85,16 +92,20 @@ def _post_request(url: str, token: str, algorithm_id: int, pkg: Path, version: s
     )
 
 
-def _assert_nothing_visible(url: str, seed: Seed, wasm_sha: str) -> None:
+def _assert_nothing_visible(url: str, seed: Seed, wasm_sha: str, killed_pid: int) -> None:
     listed = httpx.get(f"{url}{ALGOS}?name=algo", headers={"authorization": f"Bearer {seed.app}"})
     assert listed.status_code == 200
     assert listed.json()["data"][0]["versions"] == []
     wasm_url = f"{url}/api/package_registry/files/{wasm_sha}/algo-1.0.0.wasm"
     assert httpx.get(wasm_url).status_code == 404  # an orphan blob is never served
-    store = Store(seed.data_dir)
-    assert list(store.tmp_dir.iterdir()) == []  # the restart removed the scratch files
-    assert not store.blob_path(wasm_sha).exists()  # and the orphan blobs
-    assert store.integrity_problems() == []
+    with Store(seed.where) as store:
+        if store.location.blobs_in_s3:  # the killed server's own scratch dir, named by its pid
+            root = store.blobs.scratch_root().parent
+            assert [entry.name for entry in root.iterdir() if entry.name.startswith(f"{killed_pid}-")] == []
+        else:
+            assert list(store.blobs.scratch_root().iterdir()) == []  # the restart removed the scratch files
+        assert not store.blobs.has(wasm_sha)  # and the orphan blobs
+        assert store.integrity_problems() == []
 
 
 def _push_again(url: str, seed: Seed, pkg: Path, wasm: bytes) -> None:
@@ -105,14 +116,17 @@ def _push_again(url: str, seed: Seed, pkg: Path, wasm: bytes) -> None:
         "versions"
     ]
     assert hashlib.sha256(httpx.get(version["wasm_url"]).content).hexdigest() == hashlib.sha256(wasm).hexdigest()
-    assert Store(seed.data_dir).integrity_problems() == []
+    with Store(seed.where) as store:
+        assert store.integrity_problems() == []
 
 
-def test_kill_during_the_request_body(tmp_path: Path, servers: List[ServerProcess]) -> None:
-    seed = Seed(tmp_path / "data")
+def test_kill_during_the_request_body(
+    tmp_path: Path, registry: RegistryLocation, servers: List[ServerProcess]
+) -> None:
+    seed = Seed(registry)
     wasm = minimal_wasm(24 * 1024 * 1024)  # random bytes: the zip stays ~24 MiB
     pkg = build_package(tmp_path / "build", "algo", "1.0.0", wasm=wasm)
-    server = ServerProcess(seed.data_dir)
+    server = ServerProcess(seed.where)
     servers.append(server)
     request = _post_request(server.url, seed.alice, seed.algorithm_id, pkg, "1.0.0")
     body = request.read()
@@ -124,18 +138,20 @@ def test_kill_during_the_request_body(tmp_path: Path, servers: List[ServerProces
         sock.sendall(body[: int(len(body) * 0.7)])
         time.sleep(0.5)
         server.kill()
-    restarted = ServerProcess(seed.data_dir)
+    restarted = ServerProcess(seed.where)
     servers.append(restarted)
-    _assert_nothing_visible(restarted.url, seed, hashlib.sha256(wasm).hexdigest())
+    _assert_nothing_visible(restarted.url, seed, hashlib.sha256(wasm).hexdigest(), server.proc.pid)
     _push_again(restarted.url, seed, pkg, wasm)
 
 
-def test_kill_after_the_blobs_are_written_before_the_commit(tmp_path: Path, servers: List[ServerProcess]) -> None:
-    seed = Seed(tmp_path / "data")
+def test_kill_after_the_blobs_are_written_before_the_commit(
+    tmp_path: Path, registry: RegistryLocation, servers: List[ServerProcess]
+) -> None:
+    seed = Seed(registry)
     wasm = minimal_wasm(4 * 1024 * 1024)
     pkg = build_package(tmp_path / "build", "algo", "1.0.0", wasm=wasm)
     flag = tmp_path / "paused"
-    server = ServerProcess(seed.data_dir, pause_before_commit=flag)
+    server = ServerProcess(seed.where, pause_before_commit=flag)
     servers.append(server)
     outcome: List[object] = []
 
@@ -152,14 +168,14 @@ def test_kill_after_the_blobs_are_written_before_the_commit(tmp_path: Path, serv
     while not flag.exists():
         assert time.monotonic() < deadline, "the server never reached the pre-commit point"
         time.sleep(0.05)
-    store = Store(seed.data_dir)
     wasm_sha = hashlib.sha256(wasm).hexdigest()
-    assert store.blob_path(wasm_sha).exists()  # the blobs are in place, the row is not
+    with Store(seed.where) as store:
+        assert store.blobs.has(wasm_sha)  # the blobs are in place, the row is not
     server.kill()
     thread.join(timeout=60)
     assert outcome and isinstance(outcome[0], httpx.HTTPError)  # the client saw the failure
-    restarted = ServerProcess(seed.data_dir)
+    restarted = ServerProcess(seed.where)
     servers.append(restarted)
     assert any("leftover upload" in line for line in restarted.output)
-    _assert_nothing_visible(restarted.url, seed, wasm_sha)
+    _assert_nothing_visible(restarted.url, seed, wasm_sha, server.proc.pid)
     _push_again(restarted.url, seed, pkg, wasm)

@@ -64,7 +64,7 @@ def _serve(seed: Seed, fail: int = 0, status: int = 503) -> Iterator[tuple]:
         holder.append(Flaky(app, fail, status))
         return holder[0]
 
-    server = RunningServer(seed.data_dir, app_wrapper=wrap)
+    server = RunningServer(seed.where, app_wrapper=wrap)
     try:
         yield server, holder[0]
     finally:
@@ -104,7 +104,7 @@ def test_push_publishes_with_progress(seed: Seed, tmp_path: Path, caplog: pytest
         advanced = sum(float(v) for kind, v in reporter.events if kind == "advance")
         assert advanced == pkg.stat().st_size  # the progress covers the whole file
         assert ("step", "uploading algo-1.0.0.zip") in reporter.events
-        versions = Store(seed.data_dir).get_algorithm(seed.algorithm_id).versions
+        versions = Store(seed.where).get_algorithm(seed.algorithm_id).versions
         assert [(v.name, v.package_sha256) for v in versions] == [("1.0.0", result.package_sha256)]
         assert seed.alice not in _all_text(reporter, result.to_json(), caplog.text)
 

@@ -65,7 +65,7 @@ def registry(tmp_path: Path) -> Iterator[tuple]:
         holder.append(Downloads(app))
         return holder[0]
 
-    server = RunningServer(seed.data_dir, app_wrapper=wrap)
+    server = RunningServer(seed.where, app_wrapper=wrap)
     wasm = minimal_wasm(5000)
     data = data_zip({"etc/config.txt": b"x"})
     for version, payload in (("0.0.1", None), ("0.0.2", data)):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from marketplace_helpers import RunningServer, Seed, build_package, data_zip, minimal_wasm
 
-from motivus_dev.marketplace.server.store import Store
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.validation import PackageLimits
 
 ALGOS = "/api/package_registry/algorithms/"
@@ -54,9 +54,9 @@ class Env:
         return self.http.get(path, headers=self.h(token), **kwargs)
 
 
-def _start(tmp_path: Path, **kwargs: Any) -> Iterator[Env]:
-    seed = Seed(tmp_path / "data")
-    server = RunningServer(tmp_path / "data", **kwargs)
+def _start(tmp_path: Path, where: RegistryLocation, **kwargs: Any) -> Iterator[Env]:
+    seed = Seed(where)
+    server = RunningServer(where, **kwargs)
     env = Env(server, seed, tmp_path)
     try:
         yield env
@@ -66,8 +66,9 @@ def _start(tmp_path: Path, **kwargs: Any) -> Iterator[Env]:
 
 
 @pytest.fixture()
-def env(tmp_path: Path) -> Iterator[Env]:
-    yield from _start(tmp_path)
+def env(tmp_path: Path, registry: RegistryLocation) -> Iterator[Env]:
+    """A seeded server on each backend (conftest.py's ``registry``)."""
+    yield from _start(tmp_path, registry)
 
 
 def test_auth_follows_the_platform(env: Env) -> None:
@@ -237,7 +238,7 @@ def test_only_owner_or_maintainer_may_publish(env: Env) -> None:
     assert env.push("1.0.0", env.seed.app).status_code == 403  # application tokens read only
     from motivus_dev.marketplace.server import admin
 
-    admin.add_maintainer(env.seed.data_dir, "algo", "bob")
+    admin.add_maintainer(env.seed.where, "algo", "bob")
     assert env.push("1.0.0", env.seed.bob).status_code == 201
 
 
@@ -302,14 +303,14 @@ def test_bad_uploads_are_refused_before_anything_is_stored(env: Env, case: str, 
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
     assert message in errors[field][0]
-    store = Store(env.seed.data_dir)
+    store = env.server.store
     assert store.get_algorithm(env.seed.algorithm_id).versions == []
-    assert list(store.blob_dir.iterdir()) == []
-    assert list(store.tmp_dir.iterdir()) == []
+    assert list(store.blobs.digests()) == []
+    assert list(store.blobs.scratch_root().iterdir()) == []
 
 
-def test_upload_limit_gives_413(tmp_path: Path) -> None:
-    for env in _start(tmp_path, limits=PackageLimits(max_upload_bytes=50_000)):
+def test_upload_limit_gives_413(tmp_path: Path, registry: RegistryLocation) -> None:
+    for env in _start(tmp_path, registry, limits=PackageLimits(max_upload_bytes=50_000)):
         response = env.push("1.0.0", wasm=minimal_wasm(200_000))
         assert response.status_code == 413
         assert "too large" in response.json()["errors"]["package"][0]
@@ -329,7 +330,7 @@ def test_downloads_of_unknown_files_are_404(env: Env) -> None:
 def test_private_algorithms_are_hidden_from_other_users(env: Env) -> None:
     from motivus_dev.marketplace.server import admin
 
-    private = admin.create_algorithm(env.seed.data_dir, "secret", "alice", is_public=False)
+    private = admin.create_algorithm(env.seed.where, "secret", "alice", is_public=False)
     assert env.get(f"{ALGOS}?name=secret", env.seed.tokens["bob_application"]).json() == {"data": []}
     assert env.get(f"{ALGOS}{private.id}", env.seed.bob).status_code == 404
     assert len(env.get(f"{ALGOS}?name=secret", env.seed.app).json()["data"]) == 1
@@ -392,7 +393,7 @@ def test_parallel_pushes_and_downloads_keep_the_store_consistent(env: Env) -> No
         thread.join(timeout=300)
     assert errors == []
     assert sorted(racers) == [201] + [422] * 5
-    store = Store(env.seed.data_dir)
+    store = env.server.store
     versions = store.get_algorithm(env.seed.algorithm_id).versions
     assert len(versions) == 8 * 4 + 1
     assert store.integrity_problems() == []

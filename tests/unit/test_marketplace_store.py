@@ -1,15 +1,18 @@
-"""The marketplace store (SQLite + blobs) and the admin functions, without HTTP."""
+"""The marketplace store and the admin functions, without HTTP, on both backends (a data
+directory; PostgreSQL + S3)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from marketplace_helpers import build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.server import admin
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.server.store import AlreadyExists, NotFound, Store
 from motivus_dev.marketplace.validation import PackageLimits, clean_metadata, extract_package
 
@@ -25,22 +28,33 @@ def _validated(store: Store, tmp_path: Path, name: str, version: str, **kwargs):
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "data")
+def store(registry: RegistryLocation) -> Iterator[Store]:
+    with Store(registry) as opened:
+        yield opened
 
 
-def test_database_is_in_wal_mode(store: Store) -> None:
+def _put_raw(store: Store, digest: str, content: bytes) -> None:
+    """A blob as a crash or a tamperer leaves it: under ``digest``, whatever ``content``."""
+    scratch = store.new_scratch_dir()
+    (scratch / "blob").write_bytes(content)
+    store.blobs.delete(digest)
+    store.blobs.put(digest, scratch / "blob")
+
+
+def test_database_is_in_wal_mode(tmp_path: Path) -> None:
     import sqlite3
 
-    conn = sqlite3.connect(str(store.db_path))
-    try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        conn.close()
+    with Store(tmp_path / "data") as store:
+        assert store.location.sqlite_path is not None
+        conn = sqlite3.connect(str(store.location.sqlite_path))
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            conn.close()
 
 
-def test_users_are_unique_and_names_checked(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_users_are_unique_and_names_checked(registry: RegistryLocation) -> None:
+    data = registry
     assert admin.add_user(data, "alice").name == "alice"
     with pytest.raises(AlreadyExists, match="user 'alice' already exists"):
         admin.add_user(data, "alice")
@@ -71,8 +85,8 @@ def test_tokens_are_stored_hashed_and_authenticate(tmp_path: Path) -> None:
         admin.create_token(data, "bob", "personal")
 
 
-def test_algorithms_owner_and_maintainers(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_algorithms_owner_and_maintainers(registry: RegistryLocation) -> None:
+    data = registry
     admin.add_user(data, "alice")
     admin.add_user(data, "bob")
     created = admin.create_algorithm(data, "kmeans", "alice")
@@ -98,7 +112,7 @@ def test_publish_stores_blobs_and_refuses_a_second_publish(store: Store, tmp_pat
     assert version.metadata == {"author": "A"}
     assert version.data_sha256 == hashlib.sha256(data).hexdigest()
     for digest in (version.package_sha256, version.wasm_sha256, version.loader_sha256, version.data_sha256):
-        assert store.blob_path(str(digest)).exists()
+        assert store.blobs.has(str(digest))
     assert store.version_exists(algorithm.id, "1.0.0")
     again = _validated(store, tmp_path / "other", "algo", "1.0.0", wasm=minimal_wasm(10))
     with pytest.raises(AlreadyExists):
@@ -117,8 +131,7 @@ def test_downloads_only_for_committed_files_with_their_name(store: Store, tmp_pa
     assert store.find_download(version.wasm_sha256, "algo-1.0.0.js") is None
     # A blob with no committed version (what a crash before the commit leaves) is not served.
     orphan = hashlib.sha256(b"orphan").hexdigest()
-    store.blob_path(orphan).parent.mkdir(parents=True, exist_ok=True)
-    store.blob_path(orphan).write_bytes(b"orphan")
+    _put_raw(store, orphan, b"orphan")
     assert store.find_download(orphan, "algo-1.0.0.wasm") is None
 
 
@@ -126,16 +139,17 @@ def test_integrity_problems_detects_a_corrupt_blob(store: Store, tmp_path: Path)
     owner = store.add_user("alice")
     algorithm = store.create_algorithm("algo", owner.id)
     version = store.publish_version(algorithm, _validated(store, tmp_path, "algo", "1.0.0"), {})
-    store.blob_path(version.wasm_sha256).write_bytes(b"changed")
+    _put_raw(store, version.wasm_sha256, b"changed")
     assert store.integrity_problems() == [f"corrupt blob {version.wasm_sha256}"]
 
 
 def test_clean_scratch_removes_leftovers(store: Store) -> None:
+    store.clean_scratch()  # what other processes of this machine left (S3 scratch is per machine)
     scratch = store.new_scratch_dir()
     (scratch / "upload.zip").write_bytes(b"partial")
-    (store.tmp_dir / "stray").write_bytes(b"x")
+    (store.blobs.scratch_root() / "stray").write_bytes(b"x")
     assert store.clean_scratch() == 2
-    assert list(store.tmp_dir.iterdir()) == []
+    assert list(store.blobs.scratch_root().iterdir()) == []
 
 
 def test_clean_metadata_keeps_the_spec_fields_as_the_platform_casts_them() -> None:
@@ -146,10 +160,11 @@ def test_clean_metadata_keeps_the_spec_fields_as_the_platform_casts_them() -> No
     }
 
 
-def test_gc_removes_blobs_no_version_references(tmp_path: Path) -> None:
-    store = Store(tmp_path / "data")
-    orphan = store.blob_path("ab" * 32)
-    orphan.parent.mkdir(parents=True, exist_ok=True)
-    orphan.write_bytes(b"left by a killed upload")
+def test_gc_removes_blobs_no_version_references(store: Store, tmp_path: Path) -> None:
+    owner = store.add_user("alice")
+    algorithm = store.create_algorithm("algo", owner.id)
+    version = store.publish_version(algorithm, _validated(store, tmp_path, "algo", "1.0.0"), {})
+    _put_raw(store, "ab" * 32, b"left by a killed upload")
     assert store.gc_blobs() == (1, len(b"left by a killed upload"))
-    assert not orphan.exists() and store.gc_blobs() == (0, 0)
+    assert not store.blobs.has("ab" * 32) and store.gc_blobs() == (0, 0)
+    assert store.blobs.has(version.wasm_sha256) and store.integrity_problems() == []

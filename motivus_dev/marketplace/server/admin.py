@@ -1,18 +1,22 @@
-"""Administration of a self-hosted marketplace's data directory (the CLI's
-``motivus marketplace user add | token create | algorithm create | algorithm add-maintainer``).
+"""Administration of a self-hosted marketplace (the CLI's ``motivus marketplace user add |
+token create | algorithm create | algorithm add-maintainer | gc``).
 
-They work on the data directory directly (not over HTTP), so they can run while the server
-runs: the database is in WAL mode and every write is one short transaction.
+They work on the registry's storage directly (not over HTTP), so they can run while servers
+run: every write is one short transaction (SQLite in WAL mode, or PostgreSQL).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.server.store import ROLE_MAINTAINER, ROLE_OWNER, Store
 from motivus_dev.reporter import NullReporter, Reporter
+
+#: A data directory (the embedded defaults) or a registry's location.
+Where = Union[Path, RegistryLocation]
 
 
 @dataclass
@@ -58,22 +62,24 @@ def _algorithm_result(store: Store, algorithm_id: int) -> AlgorithmResult:
     )
 
 
-def add_user(data_dir: Path, name: str, reporter: Optional[Reporter] = None) -> UserResult:
+def add_user(where: Where, name: str, reporter: Optional[Reporter] = None) -> UserResult:
     """Add a user (names are unique)."""
-    row = Store(Path(data_dir)).add_user(name)
+    with Store(where) as store:
+        row = store.add_user(name)
     (reporter or NullReporter()).info(f"added user {name}")
     return UserResult(id=row.id, name=row.name)
 
 
-def create_token(data_dir: Path, user: str, kind: str, reporter: Optional[Reporter] = None) -> TokenResult:
+def create_token(where: Where, user: str, kind: str, reporter: Optional[Reporter] = None) -> TokenResult:
     """Create a ``personal`` (publishes) or ``application`` (reads, downloads) token."""
-    token = Store(Path(data_dir)).create_token(user, kind)
+    with Store(where) as store:
+        token = store.create_token(user, kind)
     (reporter or NullReporter()).info(f"created a {kind} token for {user}; it is shown only once")
     return TokenResult(user=user, kind=kind, token=token)
 
 
 def create_algorithm(
-    data_dir: Path,
+    where: Where,
     name: str,
     owner: str,
     reporter: Optional[Reporter] = None,
@@ -81,23 +87,24 @@ def create_algorithm(
     is_public: bool = True,
 ) -> AlgorithmResult:
     """Create an algorithm owned by user ``owner``."""
-    store = Store(Path(data_dir))
-    algorithm = store.create_algorithm(name, store.get_user(owner).id, is_public=is_public)
-    (reporter or NullReporter()).info(f"created algorithm {name} owned by {owner}")
-    return _algorithm_result(store, algorithm.id)
+    with Store(where) as store:
+        algorithm = store.create_algorithm(name, store.get_user(owner).id, is_public=is_public)
+        (reporter or NullReporter()).info(f"created algorithm {name} owned by {owner}")
+        return _algorithm_result(store, algorithm.id)
 
 
-def add_maintainer(data_dir: Path, algorithm: str, user: str, reporter: Optional[Reporter] = None) -> AlgorithmResult:
+def add_maintainer(where: Where, algorithm: str, user: str, reporter: Optional[Reporter] = None) -> AlgorithmResult:
     """Let ``user`` publish versions of ``algorithm``."""
-    store = Store(Path(data_dir))
-    row = store.add_maintainer(algorithm, user)
-    (reporter or NullReporter()).info(f"{user} is now a maintainer of {algorithm}")
-    return _algorithm_result(store, row.id)
+    with Store(where) as store:
+        row = store.add_maintainer(algorithm, user)
+        (reporter or NullReporter()).info(f"{user} is now a maintainer of {algorithm}")
+        return _algorithm_result(store, row.id)
 
 
-def collect_garbage(data_dir: Path, reporter: Optional[Reporter] = None) -> Tuple[int, int]:
+def collect_garbage(where: Where, reporter: Optional[Reporter] = None) -> Tuple[int, int]:
     """Remove blobs no version references (left by uploads lost or killed before their
     commit); returns (blobs, bytes) removed. Safe while the server runs."""
-    blobs, freed = Store(Path(data_dir)).gc_blobs()
+    with Store(where) as store:
+        blobs, freed = store.gc_blobs()
     (reporter or NullReporter()).info(f"removed {blobs} orphan blob(s), {freed} bytes")
     return blobs, freed

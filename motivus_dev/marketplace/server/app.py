@@ -39,10 +39,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from motivus_dev.errors import MarketplaceError
+from motivus_dev.marketplace.server.blobs import CHUNK
+from motivus_dev.marketplace.server.location import RegistryLocation, as_location
 from motivus_dev.marketplace.server.store import (
     PUBLISHER_ROLES,
     ROLE_OWNER,
@@ -55,6 +64,7 @@ from motivus_dev.marketplace.server.store import (
     RoleRow,
     Store,
     VersionRow,
+    content_type,
 )
 from motivus_dev.marketplace.validation import (
     ALGORITHM_NAME_RE,
@@ -71,11 +81,8 @@ from motivus_dev.reporter import Reporter
 
 API = "/api/package_registry"
 _SHA256_CHARS = set("0123456789abcdef")
-_CONTENT_TYPES = {
-    ".wasm": "application/wasm",
-    ".js": "text/javascript",
-    ".zip": "application/zip",
-}
+#: Content-addressed: the bytes behind a download URL never change.
+_IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 
 Scope = Dict[str, Any]
 Message = Dict[str, Any]
@@ -188,10 +195,15 @@ class MarketplaceApp:
     MAINTAINER (else 403 ``Not enough user previlieges``).
     """
 
-    def __init__(self, store: Store, limits: PackageLimits, public_url: Optional[str] = None) -> None:
+    def __init__(
+        self, store: Store, limits: PackageLimits, public_url: Optional[str] = None, presign: Optional[int] = None
+    ) -> None:
+        """``presign``: hand out download URLs to the blob store itself, valid this many
+        seconds (S3 blobs only), instead of URLs to this server."""
         self.store = store
         self.limits = limits
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.presign = presign
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -234,6 +246,10 @@ class MarketplaceApp:
             names = version.file_names()
 
             def url(sha: str, name: str) -> str:
+                if self.presign:
+                    direct = self.store.presigned_url(sha, name, self.presign)
+                    if direct:
+                        return direct
                 return f"{base}{API}/files/{sha}/{name}"
 
             body.update(
@@ -528,21 +544,42 @@ class MarketplaceApp:
             shutil.rmtree(scratch, ignore_errors=True)
 
     async def download(self, request: Request) -> Response:
+        """A committed version's file: a redirect to the store with ``--presign``, else the
+        bytes (a local file as such, an S3 object streamed through)."""
         sha = str(request.path_params["sha"])
         file_name = str(request.path_params["file_name"])
         if len(sha) != 64 or not set(sha) <= _SHA256_CHARS:
             return _not_found()
-        path = await run_in_threadpool(self.store.find_download, sha, file_name)
-        if path is None or not path.exists():
+        version = await run_in_threadpool(self.store.find_download, sha, file_name)
+        if version is None:
             return _not_found()
-        suffix = ".zip" if file_name.endswith(".zip") else Path(file_name).suffix
-        return FileResponse(
-            str(path),
-            media_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
-            filename=file_name,
-            # Content-addressed: the bytes behind this URL never change.
-            headers={"cache-control": "public, max-age=31536000, immutable"},
-        )
+        blobs = self.store.blobs
+        if self.presign:
+            direct = await run_in_threadpool(self.store.presigned_url, sha, file_name, self.presign)
+            if direct:
+                return RedirectResponse(direct, status_code=307)
+        media_type = content_type(file_name)
+        path = blobs.local_path(sha)
+        if path is not None:
+            if not path.exists():
+                return _not_found()
+            return FileResponse(str(path), media_type=media_type, filename=file_name, headers=_IMMUTABLE)
+        size = await run_in_threadpool(blobs.size, sha)
+        if size is None:
+            return _not_found()
+        headers = {**_IMMUTABLE, "content-length": str(size),
+                   "content-disposition": f'attachment; filename="{file_name}"'}
+        if request.method == "HEAD":
+            return Response(status_code=200, media_type=media_type, headers=headers)
+        stream = await run_in_threadpool(blobs.open, sha)
+
+        def chunks() -> Any:
+            try:
+                yield from iter(lambda: stream.read(CHUNK), b"")
+            finally:
+                stream.close()
+
+        return StreamingResponse(chunks(), media_type=media_type, headers=headers)
 
 
 async def _json_body(request: Request) -> Any:
@@ -592,12 +629,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    data_dir: Path, *, public_url: Optional[str] = None, limits: Optional[PackageLimits] = None,
-    store: Optional[Store] = None,
+    store: Store, *, public_url: Optional[str] = None, limits: Optional[PackageLimits] = None,
+    presign: Optional[int] = None,
 ) -> ASGIApp:
-    """The ASGI application serving one data directory (through ``store`` when given)."""
+    """The ASGI application serving one registry."""
     limits = limits or PackageLimits()
-    handlers = MarketplaceApp(store or Store(Path(data_dir)), limits, public_url)
+    handlers = MarketplaceApp(store, limits, public_url, presign)
     algorithms = f"{API}/algorithms"
     routes: List[Route] = []
     for suffix in ("", "/"):
@@ -632,7 +669,7 @@ class ServeResult:
     """What :func:`serve` reports when the server has stopped."""
 
     url: str
-    data_dir: Path
+    location: RegistryLocation
     cleaned_scratch_entries: int
 
 
@@ -658,10 +695,22 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def prepare(store: Store, reporter: Reporter) -> int:
+    """Start-up housekeeping: remove what interrupted uploads left (scratch files, and blobs
+    no version references; safe beside other servers: gc waits for their publishes)."""
+    cleaned = store.clean_scratch()
+    if cleaned:
+        reporter.warning(f"removed {cleaned} leftover upload(s) from an interrupted run")
+    orphans, freed = store.gc_blobs()
+    if orphans:
+        reporter.warning(f"removed {orphans} orphan blob(s) ({freed} bytes) of uploads that never committed")
+    return cleaned
+
+
 def serve(
     host: str,
     port: int,
-    data_dir: Path,
+    where: Union[Path, RegistryLocation],
     reporter: Reporter,
     *,
     public_url: Optional[str] = None,
@@ -669,32 +718,38 @@ def serve(
     access_log: bool = False,
     on_ready: Optional[Callable[[str], None]] = None,
     store: Optional[Store] = None,
+    presign: Optional[int] = None,
 ) -> ServeResult:
     """Serve the marketplace API until interrupted (Ctrl-C / SIGTERM); blocking.
 
-    ``port`` 0 picks a free port; ``on_ready`` receives the URL once it listens; ``store``:
-    the store of ``data_dir`` to serve (a test injects one with a ``before_commit`` hook).
+    ``where``: a data directory or a :class:`RegistryLocation`; ``port`` 0 picks a free port;
+    ``on_ready`` receives the URL once it listens; ``store``: the store of ``where`` to serve
+    (a test injects one with a ``before_commit`` hook); ``presign``: seconds the download
+    URLs handed out stay valid, when they point to the S3 store itself.
     """
     import uvicorn
 
-    data_dir = Path(data_dir)
-    store = store or Store(data_dir)
-    cleaned = store.clean_scratch()
-    if cleaned:
-        reporter.warning(f"removed {cleaned} leftover upload(s) from an interrupted run")
-    orphans, freed = store.gc_blobs()
-    if orphans:
-        reporter.warning(f"removed {orphans} orphan blob(s) ({freed} bytes) of uploads that never committed")
-    sock = _bind(host, port)
-    url = _url(host, int(sock.getsockname()[1]))
-    app = create_app(data_dir, public_url=public_url, limits=limits, store=store)
-    config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="off")
-    server = uvicorn.Server(config)
-    reporter.info(f"marketplace listening on {url} (data in {data_dir})")
-    if on_ready is not None:
-        on_ready(url)
+    location = as_location(where)
+    store = store or Store(location)
     try:
-        server.run(sockets=[sock])
+        if presign and not location.blobs_in_s3:
+            raise MarketplaceError(
+                "--presign needs package files in S3 (--blobs s3://BUCKET/PREFIX)",
+                hint="drop --presign: a local blob directory is served by this server",
+            )
+        cleaned = prepare(store, reporter)
+        sock = _bind(host, port)
+        url = _url(host, int(sock.getsockname()[1]))
+        app = create_app(store, public_url=public_url, limits=limits, presign=presign)
+        config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="off")
+        server = uvicorn.Server(config)
+        reporter.info(f"marketplace listening on {url} ({location.describe()})")
+        if on_ready is not None:
+            on_ready(url)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
     finally:
-        sock.close()
-    return ServeResult(url=url, data_dir=data_dir, cleaned_scratch_entries=cleaned)
+        store.close()
+    return ServeResult(url=url, location=location, cleaned_scratch_entries=cleaned)
