@@ -31,6 +31,8 @@ KIT_VARS = (
     "ALGORITHM_REPO_HOST",
     "APPLICATION_TOKEN",
     "MOTIVUS_MARKETPLACE_DATA",
+    "MOTIVUS_MARKETPLACE_DATABASE",
+    "MOTIVUS_MARKETPLACE_BLOBS",
 )
 USAGE = "# kmc\n\nK-means, *long* description from USAGE.md.\n"
 

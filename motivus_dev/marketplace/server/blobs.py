@@ -175,7 +175,9 @@ class S3Blobs:
         self.url = url
         self.bucket, prefix = s3_bucket_and_prefix(url)
         self.prefix = f"{prefix}/" if prefix else ""
-        config = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
+        # SigV4 presigned URLs (boto3 signs them with V2 unless told: AWS refuses V2 in newer regions).
+        config = Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"},
+                        max_pool_connections=32)
         self._client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
         self._scratch = _process_scratch()
         try:

@@ -122,9 +122,15 @@ def translated(engine: Engine) -> Iterator[None]:
         if _is_integrity_error(exc):
             raise
         raise MarketplaceError(
-            f"the marketplace database {redact_url(str(engine.url))} failed: {_first_line(exc)}",
+            f"the marketplace database {shown_url(engine)} failed: {_first_line(exc)}",
             hint="check that the database server runs and the URL (user, password, host, port) is right",
         ) from exc
+
+
+def shown_url(engine: Engine) -> str:
+    """The database URL as the user wrote it (no driver name), its password hidden."""
+    url = engine.url.set(drivername=engine.url.get_backend_name())
+    return url.render_as_string(hide_password=True)
 
 
 def _is_integrity_error(exc: BaseException) -> bool:
