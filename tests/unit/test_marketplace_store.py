@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+from conftest import distributed_registry
 from marketplace_helpers import build_package, data_zip, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError
 from motivus_dev.marketplace.server import admin
+from motivus_dev.marketplace.server.blobs import S3Blobs
 from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.server.store import AlreadyExists, NotFound, Store
 from motivus_dev.marketplace.validation import PackageLimits, clean_metadata, extract_package
@@ -34,11 +36,29 @@ def store(registry: RegistryLocation) -> Iterator[Store]:
 
 
 def _put_raw(store: Store, digest: str, content: bytes) -> None:
-    """A blob as a crash or a tamperer leaves it: under ``digest``, whatever ``content``."""
+    """A blob as a crash or a tamperer leaves it: under ``digest``, whatever ``content``
+    (in S3 with a client of its own: the kit's PUTs carry the sha256, which the store checks)."""
+    store.blobs.delete(digest)
+    if isinstance(store.blobs, S3Blobs):
+        import boto3
+
+        boto3.client("s3").put_object(Bucket=store.blobs.bucket, Key=store.blobs.key(digest), Body=content)
+        return
     scratch = store.new_scratch_dir()
     (scratch / "blob").write_bytes(content)
-    store.blobs.delete(digest)
     store.blobs.put(digest, scratch / "blob")
+
+
+def test_s3_refuses_bytes_that_do_not_hash_to_their_name(postgres: Any, seaweed: Any) -> None:
+    """A blob's name is its sha256: S3 checks the bytes it received against the sha256 the
+    kit sends along (a local store renames the file the caller hashed: nothing in between)."""
+    with Store(distributed_registry(postgres, seaweed)) as store:
+        scratch = store.new_scratch_dir()
+        (scratch / "blob").write_bytes(b"these bytes")
+        claimed = hashlib.sha256(b"other bytes").hexdigest()
+        with pytest.raises(MarketplaceError, match="cannot store .*BadDigest"):
+            store.blobs.put(claimed, scratch / "blob")
+        assert not store.blobs.has(claimed)
 
 
 def test_database_is_in_wal_mode(tmp_path: Path) -> None:
