@@ -74,7 +74,8 @@ def test_published_cli_push_dev_publishes_to_our_server(motivus24: Path, seed: S
         # A user who is not a maintainer gets its "not authorized to push" error.
         bob = push_dev(_clean_env(MOTIVUS_PERSONAL_ACCESS_TOKEN=seed.bob))
         assert "not authorized to push version" in bob.stderr
-    [version] = Store(seed.where).get_algorithm(seed.algorithm_id).versions
+    with Store(seed.where) as store:
+        [version] = store.get_algorithm(seed.algorithm_id).versions
     assert version.name == "0.0.1"
     assert version.metadata["long_description"] == "# algo\nThe long description.\n"
     assert version.metadata["short_description"] == "tiny"

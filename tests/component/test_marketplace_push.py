@@ -16,6 +16,7 @@ from marketplace_helpers import RunningServer, Seed, build_package, minimal_wasm
 
 from motivus_dev.errors import MarketplaceError, PackageError
 from motivus_dev.marketplace.client.push import NewAlgorithm, PushResult, push
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.marketplace.server.store import Store
 from motivus_dev.reporter import RecordingReporter
 
@@ -53,8 +54,9 @@ class Flaky:
 
 
 @pytest.fixture()
-def seed(tmp_path: Path) -> Seed:
-    return Seed(tmp_path / "data")
+def seed(registry: RegistryLocation) -> Seed:
+    """A seeded registry of each backend (conftest.py's ``registry``)."""
+    return Seed(registry)
 
 
 def _serve(seed: Seed, fail: int = 0, status: int = 503) -> Iterator[tuple]:
@@ -104,7 +106,8 @@ def test_push_publishes_with_progress(seed: Seed, tmp_path: Path, caplog: pytest
         advanced = sum(float(v) for kind, v in reporter.events if kind == "advance")
         assert advanced == pkg.stat().st_size  # the progress covers the whole file
         assert ("step", "uploading algo-1.0.0.zip") in reporter.events
-        versions = Store(seed.where).get_algorithm(seed.algorithm_id).versions
+        with Store(seed.where) as store:
+            versions = store.get_algorithm(seed.algorithm_id).versions
         assert [(v.name, v.package_sha256) for v in versions] == [("1.0.0", result.package_sha256)]
         assert seed.alice not in _all_text(reporter, result.to_json(), caplog.text)
 

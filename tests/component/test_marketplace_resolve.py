@@ -20,6 +20,7 @@ from motivus_dev.loopback.server import LoopbackServer
 from motivus_dev.marketplace.client import api
 from motivus_dev.marketplace.client.push import push
 from motivus_dev.marketplace.client.resolve import resolve
+from motivus_dev.marketplace.server.location import RegistryLocation
 from motivus_dev.reporter import NullReporter, RecordingReporter
 from motivus_dev.runtime.pool import WorkerPool
 
@@ -57,8 +58,9 @@ class Downloads:
 
 
 @pytest.fixture()
-def registry(tmp_path: Path) -> Iterator[tuple]:
-    seed = Seed(tmp_path / "data")
+def published(tmp_path: Path, registry: RegistryLocation) -> Iterator[tuple]:
+    """Two versions on a server of each backend (conftest.py's ``registry``)."""
+    seed = Seed(registry)
     holder: List[Downloads] = []
 
     def wrap(app: Any) -> Any:
@@ -77,8 +79,8 @@ def registry(tmp_path: Path) -> Iterator[tuple]:
         server.stop()
 
 
-def test_resolve_downloads_verifies_and_caches(registry: tuple, tmp_path: Path) -> None:
-    server, seed, downloads, wasm = registry
+def test_resolve_downloads_verifies_and_caches(published: tuple, tmp_path: Path) -> None:
+    server, seed, downloads, wasm = published
     cache = tmp_path / "cache"
     first = resolve(server.url, seed.app, "algo", "0.0.2", cache, RecordingReporter())
     assert (first.wasm, first.loader) == (wasm, TINY_LOADER)
@@ -99,8 +101,8 @@ def test_resolve_downloads_verifies_and_caches(registry: tuple, tmp_path: Path) 
     assert again.downloaded == 1 and again.wasm == wasm and downloads.count == 3
 
 
-def test_resolve_refuses_a_download_that_does_not_match_its_hash(registry: tuple, tmp_path: Path) -> None:
-    server, seed, downloads, wasm = registry
+def test_resolve_refuses_a_download_that_does_not_match_its_hash(published: tuple, tmp_path: Path) -> None:
+    server, seed, downloads, wasm = published
     downloads.tamper = True
     cache = tmp_path / "cache"
     with pytest.raises(MarketplaceError, match=r"algo-0.0.2.wasm does not match its published sha256"):
@@ -108,8 +110,8 @@ def test_resolve_refuses_a_download_that_does_not_match_its_hash(registry: tuple
     assert not (cache / "sha256" / hashlib.sha256(wasm).hexdigest()).exists()
 
 
-def test_resolve_errors(registry: tuple, tmp_path: Path) -> None:
-    server, seed, downloads, wasm = registry
+def test_resolve_errors(published: tuple, tmp_path: Path) -> None:
+    server, seed, downloads, wasm = published
     cache = tmp_path / "cache"
     with pytest.raises(MarketplaceError, match=r"no version '9.9.9'.*published versions: 0.0.1, 0.0.2"):
         resolve(server.url, seed.app, "algo", "9.9.9", cache)
@@ -138,9 +140,9 @@ UNKNOWN_VERSION_DRIVER = textwrap.dedent("""
 
 
 def test_a_driver_that_does_not_catch_an_unknown_version_ends_in_that_one_line(
-        registry: tuple, tmp_path: Path) -> None:
+        published: tuple, tmp_path: Path) -> None:
     """The message was right, after 30 lines of the client's and the resolver's frames."""
-    server, seed, _, _ = registry
+    server, seed, _, _ = published
 
     async def go() -> tuple:
         pool = WorkerPool(1, 20.0, 512)
