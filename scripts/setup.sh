@@ -67,13 +67,6 @@ if ! command -v npm >/dev/null 2>&1; then
     $SUDO apt-get install -y -q --no-install-recommends npm </dev/null
 fi
 
-# The marketplace's S3 tests run SeaweedFS, built from its Go module (scripts/seaweedfs.sh):
-# a go of the machine's own is kept (it fetches the toolchain the module needs), else Debian's.
-if ! command -v go >/dev/null 2>&1; then
-    say "go"
-    $SUDO apt-get install -y -q --no-install-recommends golang-go </dev/null
-fi
-
 say "python virtualenv (.venv)"
 PY="${MOTIVUS_PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
@@ -82,9 +75,6 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip </dev/null
 .venv/bin/python -m pip install -q -e '.[test]' </dev/null
 .venv/bin/motivus --version
-
-say "SeaweedFS (the S3 server of the marketplace's tests; built once, then cached)"
-bash scripts/seaweedfs.sh >/dev/null
 
 say "docker engine"
 bash scripts/docker-engine.sh start

@@ -13,6 +13,17 @@ if [ "$engine_was_running" = 0 ]; then trap 'bash scripts/docker-engine.sh stop 
 
 bash scripts/setup.sh
 
+# The marketplace's S3 tests run SeaweedFS, built from its Go module once per machine
+# (scripts/seaweedfs.sh; about 7 minutes on 2 cores, then cached): a go of the machine's own
+# is kept (it fetches the toolchain the module needs), else Debian's.
+if ! command -v go >/dev/null 2>&1; then
+    printf '\033[1m==> go\033[0m\n' >&2
+    SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get install -y -q --no-install-recommends golang-go </dev/null
+fi
+printf '\033[1m==> SeaweedFS (the S3 server of the marketplace tests)\033[0m\n' >&2
+bash scripts/seaweedfs.sh >/dev/null
+
 printf '\033[1m==> static checks\033[0m\n' >&2
 .venv/bin/ruff check motivus_dev motivus tests scripts
 .venv/bin/mypy

@@ -58,3 +58,27 @@ def test_new_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "kmeans" / "src" / "main.cpp").is_file()
+
+
+def test_the_installed_wheel_creates_a_registry_with_its_migrations(wheel: Path, tmp_path: Path) -> None:
+    """Alembic's migrations are package data: a registry made from the installed wheel (not
+    this checkout) gets its schema from them."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True, capture_output=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(target), "MOTIVUS_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "motivus_dev", "marketplace", "user", "add", "alice", "--data-dir", str(tmp_path / "r")],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    import sqlite3
+
+    conn = sqlite3.connect(str(tmp_path / "r" / "marketplace.sqlite3"))
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT name FROM users").fetchall() == [("alice",)]
+    finally:
+        conn.close()
