@@ -540,7 +540,8 @@ def bench(ctx: click.Context, case: Optional[str], runs: int, warmup: int, nativ
 
 
 @main.command(short_help="Run a local stand-in for the cluster, for drivers.",
-    epilog=examples("motivus loopback", "motivus loopback --watch", "motivus loopback --port 7070 --workers 4"))
+    epilog=examples("motivus loopback", "motivus loopback --watch", "motivus loopback --port 7070 --workers 4",
+                    "motivus loopback --cluster local:3", "motivus loopback --cluster tcp://10.0.0.5:8786"))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (other machines could send it code to run: keep it local).")
 @click.option("--port", type=click.IntRange(0, 65535), default=7070, show_default=True,
@@ -564,11 +565,18 @@ def bench(ctx: click.Context, case: Optional[str], runs: int, warmup: int, nativ
 @click.option("--watch", "watching", is_flag=True,
               help="Also build the project (-C, or here) now and on each saved change of its inputs, so "
                    "that the driver's next task runs the new package.")
+@click.option("--cluster", metavar="tcp://HOST:PORT|local:N", envvar="MOTIVUS_CLUSTER", default=None,
+              help="Run the tasks on this Dask cluster (its scheduler's address), or on N local Dask worker "
+                   "processes (local:N) [env MOTIVUS_CLUSTER]. Needs pip install 'motivus-dev[cluster]'.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the stats as a JSON line every 2 s on stdout (instead of the live view).")
 @click.pass_context
 def loopback(ctx: click.Context, host: str, port: int, workers: Optional[int], timeout: Optional[float],
              memory_mb: int, max_size_mb: int, tokens: Tuple[str, ...], origins: Tuple[str, ...],
-             data_dirs: Tuple[Path, ...], allow_unsandboxed: bool, watching: bool) -> None:
-    """Run a local stand-in for the Motivus cluster that drivers connect to."""
+             data_dirs: Tuple[Path, ...], allow_unsandboxed: bool, watching: bool, cluster: Optional[str],
+             as_json: bool) -> None:
+    """Run a local stand-in for the Motivus cluster that drivers connect to (its tasks on this
+    machine, or on a Dask cluster with --cluster)."""
     from .ui import serve_loopback
 
     project = None
@@ -578,7 +586,28 @@ def loopback(ctx: click.Context, host: str, port: int, workers: Optional[int], t
         project = load_config(_state(ctx).project_dir).project_dir  # a clear error now if there is none
     serve_loopback(host=host, port=port, workers=workers, timeout=timeout, memory_mb=memory_mb,
                    max_size=max_size_mb * 1024 * 1024, tokens=list(tokens) or None, allowed_origins=origins,
-                   data_dirs=list(data_dirs) or None, allow_unsandboxed=allow_unsandboxed, watch_project=project)
+                   data_dirs=list(data_dirs) or None, allow_unsandboxed=allow_unsandboxed, watch_project=project,
+                   cluster=cluster or None, as_json=as_json)
+
+
+@main.group(short_help="Join a Dask cluster that a loopback runs tasks on.",
+            epilog=examples("motivus cluster worker tcp://10.0.0.5:8786"))
+def cluster() -> None:
+    """Machines that run a loopback's tasks (motivus loopback --cluster)."""
+
+
+@cluster.command(name="worker", epilog=examples("motivus cluster worker tcp://10.0.0.5:8786",
+                                                "motivus cluster worker tcp://10.0.0.5:8786 --nworkers 4"))
+@click.argument("scheduler")
+@click.option("--nworkers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Dask worker processes to start (each runs one task at a time).")
+@click.option("--name", default=None, help="The worker's name on the dashboard [default: Dask's].")
+def cluster_worker(scheduler: str, nworkers: int, name: Optional[str]) -> None:
+    """Check that task code can be contained here (node and the sandbox, which cluster workers
+    always use), then join the Dask scheduler SCHEDULER as a plain `dask worker` would."""
+    from .cluster.join import join_cluster
+
+    join_cluster(scheduler, nworkers=nworkers, name=name)
 
 
 @main.command(short_help="Join a Waterbear cluster as a worker and run its tasks.",

@@ -6,11 +6,12 @@ Only the CLI imports this module; capability modules talk to a
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -219,7 +220,12 @@ def render_bench(report: Any) -> None:
 
 def _loopback_view(stats: Any, url: str) -> Table:
     pool = stats.pool
-    table = Table(title=f"motivus loopback on {url}", box=None, title_justify="left")
+    title = f"motivus loopback on {url}"
+    if pool.cluster is not None:
+        cluster = pool.cluster
+        state = "" if cluster.connected else " [yellow](reconnecting)[/]"
+        title += f"\ncluster {cluster.scheduler}{state}, dashboard {cluster.dashboard}"
+    table = Table(title=title, box=None, title_justify="left")
     table.add_column("drivers")
     table.add_column("queued")
     table.add_column("running")
@@ -227,7 +233,8 @@ def _loopback_view(stats: Any, url: str) -> Table:
     table.add_column("failed")
     table.add_column("workers")
     busy = " ".join(
-        f"#{w.index}:{w.state.value}({w.tasks_done})" + (f"[red]x{w.restarts}[/]" if w.restarts else "")
+        f"{w.host or '#' + str(w.index)}:{w.state.value}({w.tasks_done})"
+        + (f"[red]x{w.restarts}[/]" if w.restarts else "")
         for w in pool.workers
     )
     table.add_row(str(stats.connections), str(pool.queued), str(pool.running), str(pool.done),
@@ -264,9 +271,32 @@ def _rebuild_on_change(project: Path, stop: "threading.Event", toolchain: str) -
     return thread
 
 
-def serve_loopback(*, watch_project: Optional[Path] = None, watch_toolchain: str = "auto", **options: Any) -> None:
-    """Run `motivus loopback` until Ctrl-C or SIGTERM, with a live view of the pool (and,
-    with ``watch_project``, a rebuild of that project on each saved change)."""
+def loopback_stats_json(stats: Any, url: str) -> Dict[str, Any]:
+    """`motivus loopback --json`: one line of stats (the cluster's too, with --cluster)."""
+    pool = stats.pool
+    return {
+        "websocket_uri": url,
+        "drivers": stats.connections,
+        "received": stats.tasks_received,
+        "dropped": stats.tasks_dropped,
+        "queued": pool.queued,
+        "running": pool.running,
+        "done": pool.done,
+        "failed": pool.failed,
+        "workers": [
+            {"index": w.index, "host": w.host, "pid": w.pid, "state": w.state.value, "done": w.tasks_done,
+             "restarts": w.restarts}
+            for w in pool.workers
+        ],
+        "cluster": pool.cluster.to_json() if pool.cluster is not None else None,
+    }
+
+
+def serve_loopback(*, watch_project: Optional[Path] = None, watch_toolchain: str = "auto", as_json: bool = False,
+                   **options: Any) -> None:
+    """Run `motivus loopback` until Ctrl-C or SIGTERM, with a live view of the pool (or, with
+    ``as_json``, a JSON line of stats every 2 s on stdout; and, with ``watch_project``, a
+    rebuild of that project on each saved change)."""
     import asyncio
     import signal
 
@@ -287,6 +317,10 @@ def serve_loopback(*, watch_project: Optional[Path] = None, watch_toolchain: str
 
         async def refresh(server: Any) -> None:
             while True:
+                if as_json:
+                    print(json.dumps(loopback_stats_json(server.stats(), server.url)), flush=True)
+                    await asyncio.sleep(2.0)
+                    continue
                 if live is not None:
                     live.update(_loopback_view(server.stats(), server.url))
                 await asyncio.sleep(0.5)
@@ -296,7 +330,7 @@ def serve_loopback(*, watch_project: Optional[Path] = None, watch_toolchain: str
             # Plain print, flushed: scripts read this line from a pipe.
             print(f"export WEBSOCKET_URI={server.url}", flush=True)
             err_console.print("run your driver with that variable set; Ctrl-C stops the loopback")
-            if err_console.is_terminal:
+            if err_console.is_terminal and not as_json:
                 live = Live(_loopback_view(server.stats(), server.url), console=err_console, refresh_per_second=4)
                 live.start()
             refresher = asyncio.ensure_future(refresh(server))

@@ -22,10 +22,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
-from motivus_dev.errors import MotivusError, RuntimeFailure
+from motivus_dev.errors import MotivusError, RuntimeFailure, UsageError
 from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
-from motivus_dev.runtime.pool import PoolStats, WorkerPool
+from motivus_dev.runtime.pool import PoolStats, TaskRunner, WorkerPool
 from motivus_dev.runtime.task import TaskSpec
 from motivus_dev.taskoutput import failure_summary
 from motivus_dev.waterbear import (
@@ -108,7 +108,7 @@ class LoopbackServer:
 
     def __init__(
         self,
-        pool: WorkerPool,
+        pool: TaskRunner,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         *,
@@ -391,18 +391,37 @@ async def run_loopback(
     reporter: Optional[Reporter] = None,
     stop: Optional[asyncio.Event] = None,
     on_ready: Optional[Any] = None,
+    cluster: Optional[str] = None,
 ) -> None:
     """Start a pool and a loopback server, serve until ``stop`` is set, then shut down.
 
     ``on_ready(server)`` is called once listening (the CLI prints ``server.url`` and polls
     ``server.stats()`` for live progress). On cancellation (Ctrl-C) it shuts down cleanly too.
     ``data_dirs``: where local data_links may be read (default: the working directory).
+    ``cluster``: run the tasks on this Dask cluster (``tcp://HOST:PORT`` or ``local:N``)
+    instead of a local pool; Dask is imported only then.
     """
     reporter = reporter or NullReporter()
     dirs = [Path.cwd()] if data_dirs is None else list(data_dirs)
-    pool = WorkerPool(
-        workers, timeout, memory_mb, reporter=reporter, data_dirs=dirs, allow_unsandboxed=allow_unsandboxed
-    )
+    pool: TaskRunner
+    if cluster is not None:
+        if workers is not None:
+            raise UsageError(
+                "--workers sizes the local pool; with --cluster the Dask workers run the tasks",
+                hint="drop --workers, or give local:N to --cluster",
+            )
+        if allow_unsandboxed:
+            raise UsageError(
+                "--allow-unsandboxed is for the local pool: cluster workers always run task code in the sandbox",
+                hint="drop --allow-unsandboxed; `motivus cluster worker` checks a machine's sandbox before it joins",
+            )
+        from motivus_dev.cluster.pool import ClusterPool
+
+        pool = ClusterPool(cluster, timeout, memory_mb, reporter=reporter, data_dirs=dirs)
+    else:
+        pool = WorkerPool(
+            workers, timeout, memory_mb, reporter=reporter, data_dirs=dirs, allow_unsandboxed=allow_unsandboxed
+        )
     await pool.start()
     server = LoopbackServer(
         pool, host, port, max_size=max_size, tokens=tokens, reporter=reporter, allowed_origins=allowed_origins

@@ -29,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Deque, List, Optional, Sequence, Set
+from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Set
 
 from motivus_dev.errors import MotivusError, RuntimeFailure, ToolchainError
 from motivus_dev.reporter import NullReporter, Reporter
@@ -103,6 +103,8 @@ class SlotStats:
     tasks_done: int
     restarts: int
     current_task: Optional[str] = None
+    #: the worker's address when it is another process's (a Dask worker of ``--cluster``)
+    host: Optional[str] = None
 
 
 @dataclass
@@ -134,6 +136,21 @@ class PoolStats:
     done: int
     failed: int
     workers: List[SlotStats] = field(default_factory=list)
+    #: the Dask cluster the tasks run on (motivus_dev.cluster.pool.ClusterInfo), None locally
+    cluster: Optional[Any] = None
+
+
+class TaskRunner(Protocol):
+    """What runs a server's tasks: this module's :class:`WorkerPool` on this machine, or
+    ``motivus_dev.cluster.pool.ClusterPool`` on a Dask cluster."""
+
+    async def start(self) -> None: ...
+
+    async def run(self, spec: TaskSpec, label: Optional[str] = None) -> TaskResult: ...
+
+    def stats(self) -> PoolStats: ...
+
+    async def close(self, reason: str = ...) -> None: ...
 
 
 class _Job:
@@ -364,10 +381,13 @@ class WorkerPool:
         data: Optional[DataZip] = None
         if spec.body.data_link:
             try:
-                data = await self.data_store.load(
-                    spec.body.data_link, spec.body.data_sha256, None if timeout is None else started + timeout,
-                    local=spec.local_data,
-                )
+                if spec.data_zip is not None:
+                    data = await self.data_store.accept(spec.data_zip, spec.body.data_link)
+                else:
+                    data = await self.data_store.load(
+                        spec.body.data_link, spec.body.data_sha256, None if timeout is None else started + timeout,
+                        local=spec.local_data,
+                    )
             except MotivusError as exc:
                 return TaskResult.failure(str(exc))
             except Exception as exc:  # a bad input must fail its task, never the worker slot

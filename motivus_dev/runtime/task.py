@@ -41,6 +41,9 @@ class TaskSpec:
     # Whether data_link may name a file of this machine: not for a task from a browser page
     # or a cluster.
     local_data: bool = True
+    # The data zip's bytes when they came with the task (a cluster's loopback read the
+    # driver's local data_link and sent them): checked by the pool instead of fetching the link.
+    data_zip: Optional[bytes] = None
 
 
 @dataclass
