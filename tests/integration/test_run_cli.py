@@ -155,6 +155,38 @@ def test_loopback_serves_the_seed_driver_and_stops_cleanly(
     assert "loopback stopped" in (loopback_process.stderr.read() if loopback_process.stderr else "")
 
 
+def test_the_seed_drivers_run_unchanged_on_a_dask_cluster(projects: Dict[str, Path]) -> None:
+    """The templates' packages on `--cluster local:2` (Dask worker processes, the plugin's
+    pools): the same labels as on the local pool (the test above); the C driver's local
+    data_link travels to the workers with its tasks."""
+    proc = subprocess.Popen(
+        [*MOTIVUS, "loopback", "--port", "0", "--cluster", "local:2",
+         "--data-dir", str(projects["rust"]), "--data-dir", str(projects["c"])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=projects["rust"],
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.match(r"export WEBSOCKET_URI=(\S+)$", line.strip())
+        assert match, line
+        env = {**os.environ, "WEBSOCKET_URI": match.group(1)}
+        driver = subprocess.run([sys.executable, "driver.py"], cwd=projects["rust"], env=env,
+                                capture_output=True, text=True, timeout=180)
+        assert driver.returncode == 0, driver.stderr
+        assert driver.stdout.strip().splitlines()[0] == str(SEED_LABELS)
+        (projects["c"] / "results" / "labels.txt").unlink(missing_ok=True)
+        c_driver = subprocess.run([sys.executable, "driver.py"], cwd=projects["c"], env=env,
+                                  capture_output=True, text=True, timeout=180)
+        assert c_driver.returncode == 0, c_driver.stderr
+        assert (projects["c"] / "results" / "labels.txt").read_text().split() == [str(x) for x in SEED_LABELS]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 PANICKING_DRIVER = """
 import asyncio, sys
 from motivus.client import Client
