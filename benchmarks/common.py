@@ -144,14 +144,16 @@ def add_project() -> Path:
 class Loopback:
     """``motivus loopback`` as a subprocess on 127.0.0.1, port 0 (context manager)."""
 
-    def __init__(self, workers: int, extra: Sequence[str] = ()) -> None:
+    def __init__(self, workers: Optional[int], extra: Sequence[str] = ()) -> None:
+        """``workers``: the local pool's size (None with ``--cluster`` in ``extra``)."""
         self.workers = workers
         self.extra = list(extra)
         self.proc: "Optional[subprocess.Popen[str]]" = None
         self.uri = ""
 
     def __enter__(self) -> "Loopback":
-        cmd = MOTIVUS + ["loopback", "--host", HOST, "--port", "0", "--workers", str(self.workers)] + self.extra
+        sized = ["--workers", str(self.workers)] if self.workers is not None else []
+        cmd = MOTIVUS + ["loopback", "--host", HOST, "--port", "0", *sized] + self.extra
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      cwd=work_dir(), start_new_session=True)
         assert self.proc.stdout is not None

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 SCRIPTS = ["bench_loopback.py", "bench_memory.py", "bench_compute.py", "bench_kernels.py", "bench_build.py",
-           "bench_size.py", "bench_bigio.py", "bench_marketplace.py"]
+           "bench_size.py", "bench_bigio.py", "bench_marketplace.py", "bench_cluster.py"]
 
 
 def main() -> int:

@@ -599,15 +599,17 @@ def cluster() -> None:
 @cluster.command(name="worker", epilog=examples("motivus cluster worker tcp://10.0.0.5:8786",
                                                 "motivus cluster worker tcp://10.0.0.5:8786 --nworkers 4"))
 @click.argument("scheduler")
+@click.argument("dask_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- DASK WORKER OPTIONS]")
 @click.option("--nworkers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Dask worker processes to start (each runs one task at a time).")
 @click.option("--name", default=None, help="The worker's name on the dashboard [default: Dask's].")
-def cluster_worker(scheduler: str, nworkers: int, name: Optional[str]) -> None:
+def cluster_worker(scheduler: str, dask_args: Tuple[str, ...], nworkers: int, name: Optional[str]) -> None:
     """Check that task code can be contained here (node and the sandbox, which cluster workers
-    always use), then join the Dask scheduler SCHEDULER as a plain `dask worker` would."""
+    always use), then join the Dask scheduler SCHEDULER as a plain `dask worker` would; what
+    follows `--` goes to `dask worker` (its TLS options, say)."""
     from .cluster.join import join_cluster
 
-    join_cluster(scheduler, nworkers=nworkers, name=name)
+    join_cluster(scheduler, nworkers=nworkers, name=name, extra=dask_args)
 
 
 @main.command(short_help="Join a Waterbear cluster as a worker and run its tasks.",

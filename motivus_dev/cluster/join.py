@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from motivus_dev.errors import ToolchainError
 from motivus_dev.runtime.sandbox import probe
 
 
-def join_cluster(scheduler: str, *, nworkers: int = 1, name: Optional[str] = None) -> None:
+def join_cluster(
+    scheduler: str, *, nworkers: int = 1, name: Optional[str] = None, extra: Sequence[str] = ()
+) -> None:
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         raise ToolchainError("a cluster worker runs task code with node, which is not installed here",
@@ -27,5 +29,6 @@ def join_cluster(scheduler: str, *, nworkers: int = 1, name: Optional[str] = Non
                        "--nworkers", str(nworkers)]
     if name:
         argv += ["--name", name]
+    argv += list(extra)
     print(f"the sandbox works here; joining {scheduler}: {' '.join(argv[2:])}", file=sys.stderr, flush=True)
     os.execv(sys.executable, argv)

@@ -412,8 +412,8 @@ async def run_loopback(
             )
         if allow_unsandboxed:
             raise UsageError(
-                "--allow-unsandboxed is for the local pool: cluster workers always run task code in the sandbox",
-                hint="drop --allow-unsandboxed; `motivus cluster worker` checks a machine's sandbox before it joins",
+                "--insecure-no-sandbox is for the local pool: cluster workers always run task code in the sandbox",
+                hint="drop --insecure-no-sandbox; `motivus cluster worker` checks a machine's sandbox before it joins",
             )
         from motivus_dev.cluster.pool import ClusterPool
 

@@ -356,6 +356,7 @@ def _dask_worker_pids(parent: int) -> List[int]:
         (["--cluster", "nonsense"], "invalid --cluster 'nonsense'"),
         (["--cluster", "local:0"], "invalid --cluster 'local:0'"),
         (["--cluster", "local:2", "--workers", "2"], "--workers sizes the local pool"),
+        (["--cluster", "local:2", "--insecure-no-sandbox"], "--insecure-no-sandbox is for the local pool"),
         (["--cluster", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
     ],
 )
