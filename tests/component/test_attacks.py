@@ -1,6 +1,7 @@
 """Task code as an attacker writes it, through every door it comes in by: the pool as
-`motivus test` runs it, `motivus loopback` (a driver's tasks) and `motivus worker` (a
-cluster's tasks). Each test names the attack and what must stop it; everything runs on
+`motivus test` runs it, `motivus loopback` (a driver's tasks), `motivus worker` (a
+cluster's tasks) and, for the containment attacks, a Dask worker of `motivus loopback
+--cluster`. Each test names the attack and what must stop it; everything runs on
 127.0.0.1 and is bounded in time. The loader is tests/data/loaders/attacker_loader.js.
 """
 
@@ -38,6 +39,8 @@ import helpers  # noqa: E402
 
 ATTACKER = Path(helpers.__file__).with_name("attacker_loader.js")
 DOORS = ["test", "loopback", "worker"]
+#: The doors of the containment attacks: also a Dask worker of `motivus loopback --cluster`.
+ATTACK_DOORS = [*DOORS, "cluster"]
 
 
 class Outcome:
@@ -84,10 +87,17 @@ def through_test(attacks: List[Attack], timeout: Optional[float] = 20.0, **task:
 
 @contextlib.asynccontextmanager
 async def loopback_with_one_slot(
-    data_dir: Path, timeout: Optional[float]
-) -> AsyncIterator[Tuple[WorkerPool, LoopbackServer]]:
-    """A loopback on a free port, one worker slot, local data_links under ``data_dir``."""
-    pool = WorkerPool(1, timeout, 512, data_dirs=[data_dir])
+    data_dir: Path, timeout: Optional[float], cluster: bool = False
+) -> AsyncIterator[Tuple[Any, LoopbackServer]]:
+    """A loopback on a free port, one worker slot, local data_links under ``data_dir``; with
+    ``cluster``, the slot is a Dask worker process (``--cluster local:1``)."""
+    pool: Any
+    if cluster:
+        from motivus_dev.cluster.pool import ClusterPool
+
+        pool = ClusterPool("local:1", timeout, 512, data_dirs=[data_dir])
+    else:
+        pool = WorkerPool(1, timeout, 512, data_dirs=[data_dir])
     await pool.start()
     server = LoopbackServer(pool, "127.0.0.1", 0)
     await server.start()
@@ -97,13 +107,14 @@ async def loopback_with_one_slot(
         await server.close()
 
 
-def through_loopback(attacks: List[Attack], tmp_path: Path, timeout: Optional[float] = 20.0,
+def through_loopback(attacks: List[Attack], tmp_path: Path, timeout: Optional[float] = 20.0, cluster: bool = False,
                      **task: Any) -> List[Outcome]:
-    """A driver program on this machine sends the tasks to a loopback with one slot."""
+    """A driver program on this machine sends the tasks to a loopback with one slot (on a
+    Dask worker with ``cluster``)."""
     helpers.need_node()
 
     async def main() -> List[Outcome]:
-        async with loopback_with_one_slot(tmp_path, timeout) as (pool, server):
+        async with loopback_with_one_slot(tmp_path, timeout, cluster) as (pool, server):
             out = []
             async with await Client.connect(server.url, "t") as client:
                 for i, attack in enumerate(attacks):
@@ -160,6 +171,8 @@ def through(door: str, attacks: List[Attack], tmp_path: Path, **options: Any) ->
         return through_test(attacks, **options)
     if door == "loopback":
         return through_loopback(attacks, tmp_path, **options)
+    if door == "cluster":
+        return through_loopback(attacks, tmp_path, cluster=True, **options)
     return through_worker(attacks, **options)
 
 
@@ -181,7 +194,7 @@ def unix_listener(tmp_path: Path) -> Iterator[Tuple[str, List[Any]]]:
         yield path, seen
 
 
-@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize("door", ATTACK_DOORS)
 def test_a_unix_socket_by_path_is_not_there(door: str, tmp_path: Path, unix_listener: Tuple[str, List[Any]]) -> None:
     """The critical one: `net.connect({path: '/var/run/docker.sock'})` got HTTP 200. The
     sandbox's filesystem binds no socket: the path does not exist for the task."""
@@ -195,7 +208,7 @@ def test_a_unix_socket_by_path_is_not_there(door: str, tmp_path: Path, unix_list
     assert_slot_lives(honest)
 
 
-@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize("door", ATTACK_DOORS)
 def test_the_host_is_out_of_reach(door: str, tmp_path: Path) -> None:
     """A service on the host's 127.0.0.1, a program, a file of the host to read and one to
     write, the server's environment: none of them, through every door."""
@@ -222,7 +235,7 @@ def test_the_host_is_out_of_reach(door: str, tmp_path: Path) -> None:
     assert_slot_lives(honest)
 
 
-@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize("door", ATTACK_DOORS)
 def test_a_host_process_cannot_be_signalled(door: str, tmp_path: Path) -> None:
     """`process.kill(PID, 'SIGKILL')` killed a host `sleep`: the task has its own PID namespace."""
     victim = subprocess.Popen(["sleep", "60"])

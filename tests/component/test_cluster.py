@@ -397,3 +397,31 @@ def test_without_cluster_nothing_of_dask_is_loaded() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_task_code_on_a_worker_cannot_reach_the_scheduler_or_the_worker(
+    dask_cluster: DaskProcesses, tmp_path: Path
+) -> None:
+    """The scheduler runs what its clients submit: a guest on a Dask worker must not become
+    one. Its sandbox has no network, and the worker process is not in its PID namespace."""
+    attacker = helpers.LOADER.with_name("attacker_loader.js")
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.wasm").write_bytes(helpers.wasm("add"))
+    (pkg / "a.js").write_bytes(attacker.read_bytes())
+    body = {"wasm_path": str(pkg / "a.wasm"), "loader_path": str(pkg / "a.js")}
+    worker_pid = dask_cluster.workers[0].pid
+
+    async def go(server: LoopbackServer, pool: ClusterPool) -> None:
+        client = await Client.connect(server.url, "t")
+        try:
+            seen = await client.select_task(client.call_async(
+                dict(body, params=["host", [dask_cluster.port, "/etc/hostname", str(tmp_path / "w")]])))
+            killed = await client.select_task(client.call_async(dict(body, params=["kill", worker_pid])))
+        finally:
+            await client.close()
+        assert seen["tcp"].startswith("denied: "), seen
+        assert killed.startswith("denied: ESRCH"), killed
+
+    on_cluster(dask_cluster.address, go)
+    assert dask_cluster.workers[0].poll() is None
