@@ -105,9 +105,9 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskProcesses]:
 
 
 def on_cluster(address: str, fn: Callable[[LoopbackServer, ClusterPool], Awaitable[T]], timeout: float = 60.0,
-               workers: int = 2) -> T:
+               workers: int = 2, max_in_flight: Optional[int] = None) -> T:
     async def main() -> T:
-        pool = ClusterPool(address, timeout, 512)
+        pool = ClusterPool(address, timeout, 512, max_in_flight=max_in_flight)
         deadline = time.monotonic() + 60
         await pool.start()
         while len(pool.stats().workers) < workers:  # the workers join in their own time
@@ -425,3 +425,27 @@ def test_task_code_on_a_worker_cannot_reach_the_scheduler_or_the_worker(
 
     on_cluster(dask_cluster.address, go)
     assert dask_cluster.workers[0].poll() is None
+
+
+def test_tasks_beyond_the_in_flight_bound_wait_in_the_loopback(dask_cluster: DaskProcesses, tmp_path: Path) -> None:
+    """The scheduler is given at most ``max_in_flight`` tasks; the rest wait as bodies in the
+    loopback (what bounds its memory and the scheduler's for 100,000 queued tasks)."""
+    loop = helpers.write_package("loop", tmp_path / "pkg")
+
+    async def go(server: LoopbackServer, pool: ClusterPool) -> None:
+        client = await Client.connect(server.url, "t")
+        sent = [client.call_async(dict(loop)) for _ in range(10)]
+        deadline = time.monotonic() + 20
+        while server.stats().pool.queued < 7:
+            assert time.monotonic() < deadline, server.stats().pool
+            await asyncio.sleep(0.05)
+        for _ in range(10):
+            stats = server.stats().pool
+            assert (stats.running, stats.queued) == (3, 7), stats
+            await asyncio.sleep(0.1)
+        await client.close()
+        # they end with the connection, as the client's futures say
+        lost = await asyncio.gather(*(client.select_task(task) for task in sent), return_exceptions=True)
+        assert all(isinstance(error, Exception) for error in lost)
+
+    on_cluster(dask_cluster.address, go, max_in_flight=3)
