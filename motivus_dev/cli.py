@@ -6,6 +6,7 @@ Errors: capability modules raise :class:`~motivus_dev.errors.MotivusError` subcl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -737,24 +738,52 @@ REGISTRY_OPTIONS = (
 )
 
 
-def registry_options(func: Any) -> Any:
-    """The options every ``motivus marketplace`` command takes, given to it as ``where``
-    (a RegistryLocation), which is said on stderr."""
+@dataclasses.dataclass(frozen=True)
+class RegistryOptions:
+    """The registry options as given (None: not given)."""
 
+    data_dir: Optional[Path]
+    database: Optional[str]
+    blobs: Optional[str]
+    s3_endpoint_url: Optional[str]
+
+    def location(self) -> Any:
+        """The RegistryLocation they name (the user's data directory for what is missing),
+        said on stderr."""
+        from .marketplace.server.location import RegistryLocation
+
+        data_dir = self.data_dir
+        if data_dir is None and (self.database is None or self.blobs is None):
+            data_dir = _default_data_dir()
+        where = RegistryLocation.of(data_dir, database=self.database, blobs=self.blobs,
+                                    s3_endpoint_url=self.s3_endpoint_url)
+        click.echo(f"marketplace: {where.describe()}", err=True)
+        return where
+
+
+def _registry_wrapper(func: Any, resolve: bool) -> Any:
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Optional[Path], database: Optional[str], blobs: Optional[str],
                 s3_endpoint_url: Optional[str], **kwargs: Any) -> Any:
-        from .marketplace.server.location import RegistryLocation
-
-        if data_dir is None and (database is None or blobs is None):
-            data_dir = _default_data_dir()
-        where = RegistryLocation.of(data_dir, database=database, blobs=blobs, s3_endpoint_url=s3_endpoint_url)
-        click.echo(f"marketplace: {where.describe()}", err=True)
-        return func(*args, where=where, **kwargs)
+        given = RegistryOptions(data_dir, database, blobs, s3_endpoint_url)
+        if resolve:
+            return func(*args, where=given.location(), **kwargs)
+        return func(*args, registry=given, **kwargs)
 
     for option in reversed(REGISTRY_OPTIONS):
         wrapper = option(wrapper)
     return wrapper
+
+
+def registry_options(func: Any) -> Any:
+    """The options every ``motivus marketplace`` command takes, given to it as ``where``
+    (a RegistryLocation), which is said on stderr."""
+    return _registry_wrapper(func, True)
+
+
+def registry_options_as_given(func: Any) -> Any:
+    """The same options, given to the command as they came (``registry``: RegistryOptions)."""
+    return _registry_wrapper(func, False)
 
 
 @marketplace.command(name="serve", epilog=examples(
@@ -805,29 +834,30 @@ def marketplace_gc(where: Any) -> None:
 @click.option("--to", "target", metavar="DATA_DIR|DATABASE_URL", default=None,
               help="Where to copy it: a data directory, or a database URL with --blobs "
                    "(instead of --data-dir / --database).")
-@registry_options
+@registry_options_as_given
 @click.pass_context
 def marketplace_migrate(ctx: click.Context, source: str, from_blobs: Optional[str], target: Optional[str],
-                        where: Any) -> None:
+                        registry: RegistryOptions) -> None:
     """Copy a whole registry (users, tokens, algorithms, versions and their files, each file's
     sha256 checked) to another database and blob store; running it again is harmless."""
-    import dataclasses
-
     from .marketplace.server.location import RegistryLocation
     from .marketplace.server.transfer import copy_registry
 
-    if target is not None:
-        if "://" in target:
-            where = RegistryLocation.of(None if where.blobs_in_s3 else where.data_dir, database=target,
-                                        blobs=where.blobs, s3_endpoint_url=where.s3_endpoint_url)
-        else:
-            where = dataclasses.replace(RegistryLocation.of(Path(target)), s3_endpoint_url=where.s3_endpoint_url)
+    endpoint = registry.s3_endpoint_url
+    if target is not None and "://" in target:
+        if registry.blobs is None:
+            raise UsageError("--to is a database URL: say where its files go with --blobs")
+        where = RegistryLocation.of(None, database=target, blobs=registry.blobs, s3_endpoint_url=endpoint)
+    elif target is not None:
+        where = RegistryLocation.of(Path(target), blobs=registry.blobs, s3_endpoint_url=endpoint)
+    else:
+        where = registry.location()
     if "://" in source:
         if from_blobs is None:
             raise UsageError("--from is a database URL: say where its files are with --from-blobs")
-        origin = RegistryLocation.of(None, database=source, blobs=from_blobs, s3_endpoint_url=where.s3_endpoint_url)
+        origin = RegistryLocation.of(None, database=source, blobs=from_blobs, s3_endpoint_url=endpoint)
     else:
-        origin = RegistryLocation.of(Path(source), blobs=from_blobs, s3_endpoint_url=where.s3_endpoint_url)
+        origin = RegistryLocation.of(Path(source), blobs=from_blobs, s3_endpoint_url=endpoint)
     with reporter_for(ctx) as reporter:
         copy_registry(origin, where, reporter)
 

@@ -348,6 +348,14 @@ def test_backend_mistakes_are_one_clear_error(
     assert "secret" not in result.output
 
 
+def test_migrate_names_what_is_missing(tmp_path: Path) -> None:
+    to_url = motivus("marketplace", "migrate", "--from", str(tmp_path / "a"), "--to", "postgresql://x@127.0.0.1/r")
+    assert to_url.exit_code != 0 and "--to is a database URL: say where its files go with --blobs" in to_url.stderr
+    from_url = motivus("marketplace", "migrate", "--from", "postgresql://x@127.0.0.1/r", "--to", str(tmp_path / "b"))
+    assert from_url.exit_code != 0 and "--from-blobs" in from_url.stderr
+    assert "Traceback" not in to_url.output + from_url.output
+
+
 def test_presign_needs_s3_blobs(tmp_path: Path) -> None:
     result = motivus("marketplace", "serve", "--port", "0", "--presign", "--data-dir", str(tmp_path / "d"))
     assert result.exit_code != 0 and "--presign needs package files in S3" in result.stderr
