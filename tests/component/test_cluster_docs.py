@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,20 +14,12 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from doc_blocks import doc_block
 
 from motivus_dev.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "loaders"))
 import helpers  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "cluster.md"
-
-
-def doc_block(label: str) -> str:
-    match = re.search(rf"<!-- cluster: {label} -->\n```bash\n(.*?)```", DOC.read_text(), re.S)
-    assert match, f"docs/cluster.md has no '{label}' block"
-    return match.group(1)
 
 
 def processes_in(directory: Path) -> List[int]:
@@ -47,11 +38,11 @@ def processes_in(directory: Path) -> List[int]:
 @pytest.mark.parametrize("label", ["lab", "tls"])
 def test_the_cluster_commands_work_as_written(label: str, tmp_path: Path) -> None:
     helpers.need_node()
-    script = doc_block("lab")
+    script = doc_block("cluster.md", "cluster: lab")
     assert script.startswith("export SCHEDULER=10.0.0.5 ")
     script = script.split("\n", 1)[1]
     if label == "tls":
-        script = doc_block("tls")
+        script = doc_block("cluster.md", "cluster: tls")
     env = dict(os.environ, SCHEDULER="127.0.0.1",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("MOTIVUS_CLUSTER", None)

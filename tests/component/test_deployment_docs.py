@@ -20,6 +20,7 @@ from typing import Dict
 
 import httpx
 import pytest
+from doc_blocks import doc_block
 from marketplace_helpers import build_package, minimal_wasm
 
 from motivus_dev.marketplace.client.push import push
@@ -27,14 +28,6 @@ from motivus_dev.marketplace.client.resolve import resolve
 from motivus_dev.reporter import NullReporter
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "marketplace.md"
-
-
-def doc_block(label: str) -> str:
-    """The ```bash block after ``<!-- deployment: LABEL -->``."""
-    match = re.search(rf"<!-- deployment: {label} -->\n```bash\n(.*?)```", DOC.read_text(), re.S)
-    assert match, f"docs/marketplace.md has no '{label}' block"
-    return match.group(1)
 
 
 def run_block(script: str, env: Dict[str, str], timeout: float = 600) -> str:
@@ -64,7 +57,7 @@ def wait_listening(log: Path) -> None:
 def test_the_deployment_commands_work_as_written(tmp_path: Path) -> None:
     home = tmp_path / "registry-home"
     os.chmod(tmp_path, 0o755)  # runuser -u postgres writes the dump beside the other files
-    setup = doc_block("set up")
+    setup = doc_block("marketplace.md", "deployment: set up")
     assert setup.startswith("export REGISTRY_HOME=/srv/motivus-registry\n")
     setup = setup.replace("/srv/motivus-registry", str(home), 1)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -92,11 +85,12 @@ def test_the_deployment_commands_work_as_written(tmp_path: Path) -> None:
         assert hashlib.sha256(httpx.get(listed[0]["wasm_url"]).content).hexdigest() == hashlib.sha256(wasm).hexdigest()
         resolved = resolve("http://127.0.0.1:4002", app, "kmeans", "1.0.0", tmp_path / "cache")
         assert resolved.wasm == wasm
-        run_block(doc_block("back up"), env)
+        run_block(doc_block("marketplace.md", "deployment: back up"), env)
         dump = home / "registry.dump"
         assert dump.stat().st_size > 0 and b"PGDMP" in dump.read_bytes()[:5]
     finally:
-        stopped = subprocess.run(["bash", "-uo", "pipefail", "-c", doc_block("stop")], cwd=ROOT, env=env,
+        stop = doc_block("marketplace.md", "deployment: stop")
+        stopped = subprocess.run(["bash", "-uo", "pipefail", "-c", stop], cwd=ROOT, env=env,
                                  capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     for pid_file in home.glob("*.pid"):  # every process the commands started has ended
