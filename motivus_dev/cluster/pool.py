@@ -16,8 +16,8 @@ What Dask gives and what is ours:
   (``motivus-data-SHA``); the worker checks it again.
 - *Bounded memory*: at most ``max_in_flight`` tasks are submitted at a time; the others wait
   here as their task bodies (what the driver sent, without the package), as the local pool
-  queues them. The bound is the bodies of the queued tasks plus about 3 KB each (measured:
-  benchmarks/bench_cluster.py).
+  queues them. The bound is the bodies of the queued tasks plus about 3.4 KB each (measured:
+  benchmarks/bench_cluster.py, 3.2 KB with the local pool).
 - *Cancellation*: a cancelled run cancels its future; the remote task sees its key cancelled
   within ``CANCEL_POLL_S`` and kills its guest.
 - *The scheduler lost*: tasks in flight and new ones fail with a clear error while a
