@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
-from motivus_dev.errors import MotivusError, RuntimeFailure, UsageError
+from motivus_dev.errors import MotivusError, RuntimeFailure, ToolchainError, UsageError
 from motivus_dev.reporter import NullReporter, Reporter
 from motivus_dev.runtime.package import PackageStore
 from motivus_dev.runtime.pool import PoolStats, TaskRunner, WorkerPool
@@ -415,7 +415,13 @@ async def run_loopback(
                 "--insecure-no-sandbox is for the local pool: cluster workers always run task code in the sandbox",
                 hint="drop --insecure-no-sandbox; `motivus cluster worker` checks a machine's sandbox before it joins",
             )
-        from motivus_dev.cluster.pool import ClusterPool
+        try:
+            from motivus_dev.cluster.pool import ClusterPool
+        except ImportError as exc:
+            raise ToolchainError(
+                f"--cluster needs Dask, which is not installed here ({exc})",
+                hint="pip install 'motivus-dev[cluster]'",
+            ) from exc
 
         pool = ClusterPool(cluster, timeout, memory_mb, reporter=reporter, data_dirs=dirs)
     else:

@@ -449,3 +449,20 @@ def test_tasks_beyond_the_in_flight_bound_wait_in_the_loopback(dask_cluster: Das
         assert all(isinstance(error, Exception) for error in lost)
 
     on_cluster(dask_cluster.address, go, max_in_flight=3)
+
+
+def test_without_dask_installed_cluster_is_one_clear_error(tmp_path: Path) -> None:
+    """A kit installed without its [cluster] extra (Dask made unimportable here)."""
+    code = (
+        "import sys, builtins\nreal = builtins.__import__\n"
+        "def without_dask(name, *args, **kwargs):\n"
+        "    if name.split('.')[0] in ('distributed', 'dask'):\n"
+        "        raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = without_dask\n"
+        "from motivus_dev.cli import run\n"
+        "sys.argv = ['motivus', 'loopback', '--port', '0', '--cluster', 'local:1']\nrun()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "--cluster needs Dask" in done.stderr and "pip install 'motivus-dev[cluster]'" in done.stderr

@@ -137,9 +137,11 @@ def test_two_servers_on_one_database_and_bucket_are_one_registry(shared: Registr
         # The same versions and files through either (each server names itself in its URLs).
         seen = [json.dumps(_versions(url, application)).replace(url, "SERVER") for url in (first, second)]
         assert seen[0] == seen[1]
-        # The racers that lost left orphans; gc (here beside the running servers) collects them.
+        # A racer that lost after storing its files left orphans (one that lost before, at the
+        # server's check of the name, stored nothing); gc beside the running servers leaves
+        # exactly the files of the versions.
         gc = motivus("marketplace", "gc", **env)
-        assert gc.exit_code == 0 and re.search(r"removed [1-9]\d* orphan", gc.stdout), gc.output
+        assert gc.exit_code == 0 and re.search(r"removed \d+ orphan", gc.stdout), gc.output
         with Store(shared) as store:
             assert store.integrity_problems() == []
             assert {digest for digest, _ in store.blobs.digests()} == store.referenced_digests()

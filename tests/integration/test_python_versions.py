@@ -49,7 +49,9 @@ def test_wheel_installs_and_runs(version: str, wheel: Path, tmp_path: Path) -> N
     python = interpreter(version)
     cache = Path(os.environ["MOTIVUS_CACHE_DIR"]) / f"venv-kit-py{version}"
     subprocess.run([python, "-m", "venv", "--clear", str(cache)], check=True, timeout=300)
-    install = subprocess.run([str(cache / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+    # with the extras: every module must import, the marketplace's and the cluster's included
+    install = subprocess.run([str(cache / "bin" / "python"), "-m", "pip", "install", "-q",
+                              f"{wheel}[marketplace,cluster]"],
                              capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stderr[-2000:]
     motivus = str(cache / "bin" / "motivus")
