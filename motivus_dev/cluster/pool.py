@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 import uuid
@@ -64,14 +65,7 @@ class ClusterInfo:
     done_by_worker: Dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
-        return {
-            "scheduler": self.scheduler,
-            "dashboard": self.dashboard,
-            "connected": self.connected,
-            "workers": self.workers,
-            "threads": self.threads,
-            "done_by_worker": dict(self.done_by_worker),
-        }
+        return dataclasses.asdict(self)
 
 
 def _is_url(link: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Typ
 
 import httpx
 import pytest
+from backends import free_port
 
 from motivus_dev.client import Client, TaskFailedError
 from motivus_dev.cluster.pool import ClusterPool
@@ -35,14 +36,6 @@ T = TypeVar("T")
 DASK = str(Path(sys.executable).parent / "dask")
 #: A spin of this many iterations takes about a second here.
 SECOND = 600_000_000
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class DaskProcesses:

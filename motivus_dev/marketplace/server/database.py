@@ -129,8 +129,7 @@ def translated(engine: Engine) -> Iterator[None]:
 
 def shown_url(engine: Engine) -> str:
     """The database URL as the user wrote it (no driver name), its password hidden."""
-    url = engine.url.set(drivername=engine.url.get_backend_name())
-    return url.render_as_string(hide_password=True)
+    return redact_url(engine.url.set(drivername=engine.url.get_backend_name()).render_as_string(hide_password=False))
 
 
 def _is_integrity_error(exc: BaseException) -> bool:

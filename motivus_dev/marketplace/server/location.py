@@ -80,7 +80,9 @@ class RegistryLocation:
         """The SQLite file, or None for another database."""
         if not self.database.startswith("sqlite"):
             return None
-        path = self.database.split(":///", 1)[1] if ":///" in self.database else ""
+        from sqlalchemy.engine import make_url
+
+        path = make_url(self.database).database
         return Path(path) if path else None
 
     def describe(self) -> str:
@@ -113,9 +115,12 @@ def s3_bucket_and_prefix(url: str) -> Tuple[str, str]:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and logs)."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.password is None:
+    """The URL with its password replaced by ``***`` (for messages and logs), as SQLAlchemy
+    renders a URL; a string it cannot read as a URL is returned as it is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
         return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
