@@ -323,12 +323,26 @@ def test_motivus_loopback_cluster_local_from_the_cli(tmp_path: Path) -> None:
         assert proc.stderr is not None
         err = proc.stderr.read()
         assert "dashboard http://127.0.0.1:" in err and "loopback stopped" in err
-        for pid in worker_pids:  # what it started, it stopped
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        # What it started, it stopped: its descendants end with it (the resource tracker of
+        # multiprocessing a few milliseconds after, when it sees its pipe closed).
+        deadline = time.monotonic() + 10
+        left = [pid for pid in worker_pids if _running(pid)]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = [pid for pid in left if _running(pid)]
+        assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in left]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an ended process that a container's init has not reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def _dask_worker_pids(parent: int) -> List[int]:
